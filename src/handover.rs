@@ -1,0 +1,172 @@
+//! The hand-over: find the app's program (after the drop, with the app's PATH, as gosu does)
+//! and replace usher with it, or hand it to the init supervisor.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::unistd::{AccessFlags, access};
+
+use crate::environment::Environment;
+use crate::exit::{Error, Kind, Result};
+use crate::signals::Inherited;
+
+/// The app, ready to start: its program resolved, its argv and environment as C strings.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// The file that will be executed.
+    pub path: PathBuf,
+    /// argv, with argv[0] as the user wrote the command.
+    pub argv: Vec<CString>,
+    pub envp: Vec<CString>,
+}
+
+impl App {
+    /// The command as given, for messages.
+    pub fn name(&self) -> String {
+        self.argv
+            .first()
+            .map(|a| a.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// Resolves `program` like `execvp` would, but as gosu does: with the app's `PATH` (after the
+/// privilege drop, so permissions are the app's), skipping relative PATH entries such as `.`
+/// or an empty one, which would run whatever sits in the working directory.
+pub fn prepare(program: &OsStr, args: &[OsString], env: &Environment) -> Result<App> {
+    let argv = std::iter::once(program)
+        .chain(args.iter().map(OsString::as_os_str))
+        .map(|a| {
+            CString::new(a.as_bytes()).map_err(|_| {
+                Error::usage(format!(
+                    "argument {:?} contains a NUL byte",
+                    a.to_string_lossy()
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let path = find_program(program, env)?;
+    Ok(App {
+        path,
+        argv,
+        envp: env.to_envp(),
+    })
+}
+
+fn find_program(program: &OsStr, env: &Environment) -> Result<PathBuf> {
+    let name = program.to_string_lossy();
+    if program.is_empty() {
+        return Err(Error::new(Kind::NotFound, "the command is an empty string"));
+    }
+    if program.as_bytes().contains(&b'/') {
+        let path = PathBuf::from(program);
+        return match std::fs::metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::new(
+                Kind::NotFound,
+                format!("{name}: no such file; check the path in CMD/ENTRYPOINT"),
+            )),
+            Ok(m) if m.is_dir() => Err(Error::new(
+                Kind::NotExecutable,
+                format!("{name}: is a directory, not a program"),
+            )),
+            _ => Ok(path),
+        };
+    }
+    let default_path =
+        OsString::from("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let path_var = env
+        .get("PATH")
+        .map(OsStr::to_os_string)
+        .unwrap_or(default_path);
+    let mut not_executable: Option<PathBuf> = None;
+    let mut skipped_relative = false;
+    for dir in path_var.as_bytes().split(|b| *b == b':') {
+        let dir = Path::new(OsStr::from_bytes(dir));
+        if !dir.is_absolute() {
+            skipped_relative = true;
+            continue;
+        }
+        let candidate = dir.join(program);
+        let Ok(meta) = std::fs::metadata(&candidate) else {
+            continue;
+        };
+        if meta.is_file() && access(&candidate, AccessFlags::X_OK).is_ok() {
+            return Ok(candidate);
+        }
+        if not_executable.is_none() && !meta.is_dir() {
+            not_executable = Some(candidate);
+        }
+    }
+    if let Some(candidate) = not_executable {
+        return Err(Error::new(
+            Kind::NotExecutable,
+            format!(
+                "{}: permission denied (not executable by this user); chmod +x it or run as a user that may",
+                candidate.display()
+            ),
+        ));
+    }
+    let hint = if skipped_relative {
+        " (relative PATH entries such as '.' are skipped; give ./name instead)"
+    } else {
+        ""
+    };
+    Err(Error::new(
+        Kind::NotFound,
+        format!(
+            "{name}: command not found in PATH={}{hint}",
+            path_var.to_string_lossy()
+        ),
+    ))
+}
+
+/// Replaces usher with the app: same PID, nothing of usher left. Restores the inherited signal
+/// mask and dispositions right before `execve`. Returns only on failure.
+pub fn exec(app: &App, inherited: &Inherited) -> Error {
+    let path = match CString::new(app.path.as_os_str().as_bytes()) {
+        Ok(p) => p,
+        Err(_) => return Error::usage("the program path contains a NUL byte"),
+    };
+    inherited.restore();
+    let errno = match nix::unistd::execve(&path, &app.argv, &app.envp) {
+        Err(errno) => errno,
+        Ok(never) => match never {},
+    };
+    // Back in usher: block again, so nothing reaches the default dispositions just restored.
+    let _ = nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_BLOCK,
+        Some(&crate::signals::blockable()),
+        None,
+    );
+    exec_error(app, errno)
+}
+
+/// The error for a failed `execve`, with the shell's codes: 127 not found, 126 otherwise.
+pub fn exec_error(app: &App, errno: Errno) -> Error {
+    let path = app.path.display();
+    match errno {
+        Errno::ENOENT => Error::new(
+            Kind::NotFound,
+            format!(
+                "{path}: cannot execute: a file it needs is missing (the #! interpreter or the \
+                 dynamic loader); install it or use a static binary"
+            ),
+        ),
+        Errno::ENOEXEC => Error::new(
+            Kind::NotExecutable,
+            format!(
+                "{path}: not an executable format; add a #! line to the script or build for this CPU"
+            ),
+        ),
+        Errno::EACCES => Error::new(
+            Kind::NotExecutable,
+            format!("{path}: permission denied; chmod +x it, or check noexec mounts"),
+        ),
+        other => Error::new(
+            Kind::NotExecutable,
+            format!("{path}: cannot execute: {}", other.desc()),
+        ),
+    }
+}

@@ -1,0 +1,170 @@
+//! `NAME_FILE` secrets, exactly as the official docker-library images' `file_env` does it.
+//!
+//! For each NAME in the list: `NAME` and `NAME_FILE` both non-empty is an error; a non-empty
+//! `NAME` wins; otherwise `NAME` becomes the contents of the file `NAME_FILE` names, trailing
+//! newlines stripped. `NAME_FILE` is removed from the app's environment either way. Runs as
+//! root before the privilege drop, so secret files may be readable by root only.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::path::Path;
+
+use crate::environment::Environment;
+use crate::exit::{Error, Result};
+
+/// What the stage did for one variable, for the log (never the value).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub name: String,
+    pub file: String,
+}
+
+/// Rewrites `env` in place; returns the variables that were read from files.
+///
+/// Nothing is changed when any variable fails: errors are collected first, so the app never
+/// starts with half its secrets.
+pub fn resolve(env: &mut Environment, names: &[String]) -> Result<Vec<Resolved>> {
+    let mut updates: Vec<(String, OsString, String)> = Vec::new();
+    let mut file_vars: Vec<String> = Vec::new();
+    for name in names {
+        let file_var = format!("{name}_FILE");
+        let value = env.non_empty(name);
+        let file = env.non_empty(&file_var);
+        match (value, file) {
+            (Some(_), Some(_)) => {
+                return Err(Error::config(format!(
+                    "both {name} and {file_var} are set (but are exclusive); unset one of them"
+                )));
+            }
+            (None, Some(path)) => {
+                let contents = read_secret(name, &file_var, Path::new(path))?;
+                updates.push((name.clone(), contents, path.to_string_lossy().into_owned()));
+            }
+            _ => {}
+        }
+        if env.get(&file_var).is_some() {
+            file_vars.push(file_var);
+        }
+    }
+    for file_var in file_vars {
+        env.remove(&file_var);
+    }
+    Ok(updates
+        .into_iter()
+        .map(|(name, contents, file)| {
+            env.set(&name, contents);
+            Resolved { name, file }
+        })
+        .collect())
+}
+
+fn read_secret(name: &str, file_var: &str, path: &Path) -> Result<OsString> {
+    let mut bytes = std::fs::read(path).map_err(|e| {
+        let fix = match e.kind() {
+            std::io::ErrorKind::NotFound => "check the path and that the secret is mounted",
+            std::io::ErrorKind::PermissionDenied => {
+                "make it readable by the user usher starts as (usually root)"
+            }
+            _ => "check the file",
+        };
+        Error::config(format!(
+            "{file_var}={}: cannot read the file for {name}: {e}; {fix}",
+            path.display()
+        ))
+    })?;
+    // The shell's `$(< file)` strips every trailing newline, and so do the official images.
+    while bytes.last() == Some(&b'\n') {
+        bytes.pop();
+    }
+    Ok(OsString::from_vec(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn temp_file(contents: &[u8]) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "usher-secrets-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("secret");
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    #[test]
+    fn file_becomes_variable_and_file_var_is_removed() {
+        let path = temp_file(b"s3cret\n\n");
+        let mut env = Environment::from_pairs([("DB_PASSWORD_FILE", path.as_os_str())]);
+        let done = resolve(&mut env, &names(&["DB_PASSWORD"])).unwrap();
+        assert_eq!(done[0].name, "DB_PASSWORD");
+        assert_eq!(env.get("DB_PASSWORD").unwrap(), "s3cret");
+        assert!(env.get("DB_PASSWORD_FILE").is_none());
+    }
+
+    #[test]
+    fn only_trailing_newlines_are_stripped() {
+        let path = temp_file(b"\n line one\nline two \r\n\n");
+        let mut env = Environment::from_pairs([("X_FILE", path.as_os_str())]);
+        resolve(&mut env, &names(&["X"])).unwrap();
+        assert_eq!(env.get("X").unwrap(), "\n line one\nline two \r");
+    }
+
+    #[test]
+    fn both_set_is_an_error_naming_both() {
+        let path = temp_file(b"x");
+        let mut env = Environment::from_pairs([
+            ("API_KEY", std::ffi::OsStr::new("inline")),
+            ("API_KEY_FILE", path.as_os_str()),
+        ]);
+        let before = env.clone();
+        let e = resolve(&mut env, &names(&["API_KEY"])).unwrap_err();
+        assert!(e.message.contains("API_KEY and API_KEY_FILE"), "{e}");
+        assert_eq!(e.kind, crate::exit::Kind::Config);
+        assert_eq!(env, before);
+    }
+
+    #[test]
+    fn empty_counts_as_unset() {
+        let path = temp_file(b"from-file");
+        let mut env = Environment::from_pairs([
+            ("A", std::ffi::OsStr::new("")),
+            ("A_FILE", path.as_os_str()),
+            ("B", std::ffi::OsStr::new("inline")),
+            ("B_FILE", std::ffi::OsStr::new("")),
+        ]);
+        resolve(&mut env, &names(&["A", "B"])).unwrap();
+        assert_eq!(env.get("A").unwrap(), "from-file");
+        assert_eq!(env.get("B").unwrap(), "inline");
+        assert!(env.get("B_FILE").is_none());
+    }
+
+    #[test]
+    fn missing_file_names_variable_and_path_and_changes_nothing() {
+        let mut env = Environment::from_pairs([
+            ("A_FILE", "/nonexistent/usher/a"),
+            ("B_FILE", "/nonexistent/usher/b"),
+        ]);
+        let before = env.clone();
+        let e = resolve(&mut env, &names(&["A", "B"])).unwrap_err();
+        assert!(e.message.contains("A_FILE=/nonexistent/usher/a"), "{e}");
+        assert_eq!(env, before);
+    }
+
+    #[test]
+    fn names_not_in_the_list_are_left_alone() {
+        let mut env = Environment::from_pairs([("OTHER_FILE", "/nonexistent")]);
+        resolve(&mut env, &names(&["A"])).unwrap();
+        assert_eq!(env.get("OTHER_FILE").unwrap(), "/nonexistent");
+    }
+}

@@ -1,0 +1,111 @@
+//! The few raw system calls nix does not wrap safely; the only module allowed `unsafe`.
+#![allow(unsafe_code)]
+
+use std::ffi::{CStr, OsString, c_char, c_int};
+use std::os::unix::ffi::OsStringExt;
+use std::time::Duration;
+
+use nix::libc;
+use nix::sys::signal::SigSet;
+
+/// The program's arguments from the C `main`, without the program name.
+///
+/// # Safety
+/// `argv` must point to `argc` valid C strings, as the C runtime passes them.
+pub unsafe fn args_from_c(argc: c_int, argv: *const *const c_char) -> Vec<OsString> {
+    (1..argc.max(0) as isize)
+        .map(|i| {
+            // SAFETY: the caller guarantees argv[0..argc] are valid NUL-terminated strings.
+            let arg = unsafe { CStr::from_ptr(*argv.offset(i)) };
+            OsString::from_vec(arg.to_bytes().to_vec())
+        })
+        .collect()
+}
+
+/// Whether `signal`'s disposition is SIG_IGN.
+pub fn is_ignored(signal: c_int) -> bool {
+    // SAFETY: querying with a null new action changes nothing; `old` is a valid out-pointer.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// Sets `signal` to SIG_IGN or SIG_DFL. Async-signal-safe: usable between fork and exec.
+pub fn set_ignored(signal: c_int, ignored: bool) {
+    // SAFETY: installs no handler function, only SIG_IGN or SIG_DFL, with an empty mask.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = if ignored {
+            libc::SIG_IGN
+        } else {
+            libc::SIG_DFL
+        };
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(signal, &action, std::ptr::null_mut());
+    }
+}
+
+/// Takes one pending signal of `set` (which must be blocked), waiting at most `timeout`;
+/// `None` when none arrived. `sigtimedwait(2)`.
+pub fn take_signal(set: &SigSet, timeout: Duration) -> Option<c_int> {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as _,
+    };
+    loop {
+        // SAFETY: `set` is a valid sigset; siginfo may be null; `ts` outlives the call.
+        let signal = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &ts) };
+        if signal > 0 {
+            return Some(signal);
+        }
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return None;
+        }
+    }
+}
+
+/// Sets the calling thread's signal mask. Async-signal-safe.
+pub fn set_mask(mask: &SigSet) {
+    // SAFETY: a valid sigset pointer; the old mask is not needed.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, mask.as_ref(), std::ptr::null_mut());
+    }
+}
+
+/// The real, effective and saved ids, to prove a privilege drop happened and holds.
+pub fn res_ids() -> ((u32, u32, u32), (u32, u32, u32)) {
+    let (mut ru, mut eu, mut su) = (0, 0, 0);
+    let (mut rg, mut eg, mut sg) = (0, 0, 0);
+    // SAFETY: valid out-pointers.
+    unsafe {
+        libc::getresuid(&mut ru, &mut eu, &mut su);
+        libc::getresgid(&mut rg, &mut eg, &mut sg);
+    }
+    ((ru, eu, su), (rg, eg, sg))
+}
+
+/// A signal set as bits: bit N-1 is signal N, for N in 1..=64 (real-time signals included,
+/// which nix's `Signal` does not cover).
+pub fn mask_bits(set: &SigSet) -> u64 {
+    (1..=64)
+        // SAFETY: sigismember only reads a valid set.
+        .filter(|&n| unsafe { libc::sigismember(set.as_ref(), n) } == 1)
+        .fold(0, |bits, n| bits | 1 << (n - 1))
+}
+
+/// The inverse of `mask_bits`. Signals the C library reserves for itself are left out.
+pub fn mask_from_bits(bits: u64) -> SigSet {
+    // SAFETY: the set is initialised by sigemptyset before any use.
+    unsafe {
+        let mut raw: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut raw);
+        for n in 1..=64 {
+            if bits & (1 << (n - 1)) != 0 {
+                libc::sigaddset(&mut raw, n);
+            }
+        }
+        SigSet::from_sigset_t_unchecked(raw)
+    }
+}

@@ -5,7 +5,7 @@
 //! table of names, variables, defaults and help; `--help` is printed from it. Raw strings
 //! become validated settings in `Config::from_args`, and nowhere else.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -844,16 +844,6 @@ pub fn help_text() -> String {
         out.push_str(&format!("  {code:<6} {meaning}\n"));
     }
     out
-}
-
-/// The flags and variables, for tests that check README.md documents every one.
-pub fn documented_names() -> impl Iterator<Item = (&'static str, &'static str)> {
-    OPTIONS.iter().map(|o| (o.flag, o.env))
-}
-
-/// Whether a program word would be taken as a subcommand (tests, and the help text).
-pub fn is_subcommand(word: &OsStr) -> bool {
-    word.to_str().is_some_and(|w| SUBCOMMANDS.contains(&w))
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ impl Environment {
         }
     }
 
+    #[cfg(test)]
     pub fn from_pairs<K: Into<OsString>, V: Into<OsString>>(
         pairs: impl IntoIterator<Item = (K, V)>,
     ) -> Self {
@@ -45,16 +46,6 @@ impl Environment {
         self.get(name).filter(|v| !v.is_empty())
     }
 
-    /// Like `non_empty`, as UTF-8 text; a non-UTF-8 value is a configuration error naming it.
-    pub fn text(&self, name: &str) -> crate::exit::Result<Option<&str>> {
-        match self.non_empty(name) {
-            None => Ok(None),
-            Some(v) => v.to_str().map(Some).ok_or_else(|| {
-                crate::exit::Error::config(format!("{name} is not valid UTF-8; fix its value"))
-            }),
-        }
-    }
-
     pub fn set(&mut self, name: &str, value: impl Into<OsString>) {
         let value = value.into();
         match self.vars.iter_mut().find(|(k, _)| k == name) {
@@ -67,6 +58,7 @@ impl Environment {
         self.vars.retain(|(k, _)| k != name);
     }
 
+    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = (&OsStr, &OsStr)> {
         self.vars
             .iter()

@@ -12,6 +12,8 @@
 //! record it.
 #![cfg_attr(not(test), no_main)]
 #![deny(unsafe_code)]
+// The unit-test build has no C `main`, so the boot sequence is unused there.
+#![cfg_attr(test, allow(dead_code, unused_imports))]
 
 mod config;
 #[cfg(feature = "_db")]

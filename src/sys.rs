@@ -51,7 +51,7 @@ pub fn set_ignored(signal: c_int, ignored: bool) {
 /// `None` when none arrived. `sigtimedwait(2)`.
 pub fn take_signal(set: &SigSet, timeout: Duration) -> Option<c_int> {
     let ts = libc::timespec {
-        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_sec: timeout.as_secs() as _,
         tv_nsec: timeout.subsec_nanos() as _,
     };
     loop {

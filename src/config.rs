@@ -764,8 +764,7 @@ pub fn parse_duration(v: &str) -> Option<Duration> {
         "h" => number * 3600.0,
         _ => return None,
     };
-    (seconds.is_finite() && seconds >= 0.0 && seconds < 1e9)
-        .then(|| Duration::from_secs_f64(seconds))
+    (seconds.is_finite() && (0.0..1e9).contains(&seconds)).then(|| Duration::from_secs_f64(seconds))
 }
 
 /// A signal by name (`TERM`, `SIGTERM`, `term`) or number.

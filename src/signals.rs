@@ -159,8 +159,13 @@ impl Startup {
     /// Exec mode: signals other than TERM/INT/QUIT that arrived during start-up, taken off
     /// the pending set so restoring the mask does not deliver them to usher itself.
     pub fn drain_pending(&self) -> Vec<i32> {
+        // TERM/INT/QUIT are left pending for `check`, which turns them into a clean stop.
+        let mut others = blockable();
+        for s in STOP {
+            others.remove(*s);
+        }
         let mut taken = Vec::new();
-        while let Some(signal) = sys::take_signal(&blockable(), Duration::ZERO) {
+        while let Some(signal) = sys::take_signal(&others, Duration::ZERO) {
             taken.push(signal);
         }
         taken

@@ -124,23 +124,12 @@ fn a_file_that_cannot_be_changed_is_a_warning_not_a_failure() {
     // A read-only bind mount in a private mount namespace, as a read-only volume would be.
     let script =
         "mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro \"$1\" && shift && exec \"$@\"";
-    let out = run(Command::new("unshare")
-        .args([
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            script,
-            "sh",
-        ])
+    let out = run(common::in_mount_namespace(script)
         .arg(&data)
         .arg(usher_path())
         .args(["--user", "nobody", "--chown"])
         .arg(&data)
-        .args(["--", "echo", "app-started"])
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"));
+        .args(["--", "echo", "app-started"]));
     out.expect_code(0)
         .expect_stdout_contains("app-started")
         .expect_stderr_contains("cannot chown (continuing)")

@@ -9,7 +9,6 @@
 mod common;
 
 use common::{TempDir, require_root, require_tool, run, usher_path};
-use std::process::Command;
 
 // Debian's base users as in gosu's test image, `games` a member of `users`, root of `wheel`.
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\n\
@@ -42,28 +41,19 @@ fn fixture() -> TempDir {
 /// Runs usher with `--user spec` inside a mount namespace using the fixture files.
 fn run_with_spec(dir: &TempDir, spec: &str) -> common::Run {
     let script = "mount --bind \"$1\" /etc/passwd && mount --bind \"$2\" /etc/group && shift 2 && exec \"$@\"";
-    let mut cmd = Command::new("unshare");
-    cmd.args([
-        "--mount",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        script,
-        "sh",
-    ])
-    .arg(dir.join("passwd"))
-    .arg(dir.join("group"))
-    .arg(usher_path())
-    .args(["--user", spec, "--"])
-    .args([
-        "sh",
-        "-c",
-        "grep -E '^(Uid|Gid|Groups):' /proc/self/status; echo \"HOME=$HOME\"",
-    ])
-    .env_clear()
-    .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-    .env("HOME", "/wrong");
+    let mut cmd = common::in_mount_namespace(script);
+    cmd.arg(dir.join("passwd"))
+        .arg(dir.join("group"))
+        .arg(usher_path())
+        .args(["--user", spec, "--"])
+        .args([
+            "sh",
+            "-c",
+            "grep -E '^(Uid|Gid|Groups):' /proc/self/status; echo \"HOME=$HOME\"",
+        ])
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("HOME", "/wrong");
     run(&mut cmd)
 }
 

@@ -177,3 +177,23 @@ pub fn sh_quote(s: impl AsRef<OsStr>) -> String {
     let s = s.as_ref().to_string_lossy();
     format!("'{}'", s.replace('\'', r"'\''"))
 }
+
+/// A command that runs `setup` (a shell script whose positional parameters are the first
+/// arguments added to the command) in a private mount namespace, then execs the rest of its
+/// arguments: `setup` ends with `shift N && exec "$@"`. The namespace disappears with the
+/// process, so bind mounts over /etc never leak into the host.
+pub fn in_mount_namespace(setup: &str) -> Command {
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        setup,
+        "sh",
+    ])
+    .env_clear()
+    .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+    cmd
+}

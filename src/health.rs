@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Config, HealthSettings};
 use crate::exit::{Kind, signal_name};
-use crate::readiness::{self, Next, Reached, Target, elapsed, setting};
+use crate::readiness::{self, Next, Reached, Report, Target, elapsed, setting};
 use crate::redact::redact;
 use crate::signals::Startup;
 
@@ -53,11 +53,13 @@ pub fn run(settings: &HealthSettings, config: &Config, startup: &Startup) -> i32
         Probe::Url { shown, .. } => shown.clone(),
         Probe::Database => "db".to_string(),
     };
+    let is_db = matches!(probe, Probe::Database);
     let deadline = start + settings.timeout;
     let verdict = match attempt_on_a_thread(probe, settings, config, deadline) {
         Err(why) => Verdict::Failed(why),
         Ok(inbox) => match inbox.next(deadline + GRACE, startup) {
-            Next::Message(verdict) => verdict,
+            Next::Report(report) if is_db => database_verdict(report.result, settings),
+            Next::Report(report) => judge(report.result, settings),
             Next::Deadline => Verdict::Failed(format!(
                 "no answer within --timeout {}",
                 setting(settings.timeout)
@@ -115,19 +117,18 @@ fn attempt_on_a_thread(
     settings: &HealthSettings,
     config: &Config,
     deadline: Instant,
-) -> Result<readiness::Inbox<Verdict>, String> {
+) -> Result<readiness::Inbox, String> {
     let (sender, inbox) = readiness::channel().map_err(|e| format!("socketpair failed: {e}"))?;
-    let settings = settings.clone();
+    let (no_pending, timeout) = (settings.no_pending, settings.timeout);
     // Only `health db` needs the configuration (its environment holds DATABASE_URL).
     let config = matches!(probe, Probe::Database).then(|| config.clone());
     std::thread::Builder::new()
-        .name("health".to_string())
         .spawn(move || {
-            let verdict = match probe {
-                Probe::Url { target, .. } => judge(target.attempt(deadline), &settings),
-                Probe::Database => database(config.as_ref(), &settings),
+            let result = match probe {
+                Probe::Url { target, .. } => target.attempt(deadline),
+                Probe::Database => database(config.as_ref(), no_pending, timeout),
             };
-            sender.send(verdict);
+            sender.send(Report { index: 0, result });
         })
         .map_err(|e| format!("cannot start the probe thread: {e}"))?;
     Ok(inbox)
@@ -148,25 +149,32 @@ fn judge(attempt: Result<Reached, String>, settings: &HealthSettings) -> Verdict
     }
 }
 
-#[cfg(feature = "_db")]
-fn database(config: Option<&Config>, settings: &HealthSettings) -> Verdict {
-    let Some(config) = config else {
-        return Verdict::Failed("internal error: no configuration for health db".to_string());
-    };
-    match crate::db::health(config, settings.no_pending, settings.timeout) {
-        Ok(()) if settings.no_pending => {
+fn database_verdict(attempt: Result<Reached, String>, settings: &HealthSettings) -> Verdict {
+    match attempt {
+        Ok(_) if settings.no_pending => {
             Verdict::Healthy("answers SELECT 1, no migration pending".to_string())
         }
-        Ok(()) => Verdict::Healthy("answers SELECT 1".to_string()),
-        // The database module redacts its reasons; redacting again costs nothing and keeps
+        Ok(_) => Verdict::Healthy("answers SELECT 1".to_string()),
+        // The database module redacts its reasons; redacting again costs little and keeps
         // the promise local.
         Err(why) => Verdict::Failed(redact(&why)),
     }
 }
 
+/// `health db` on the probe thread: `Connected` once the database answered.
+#[cfg(feature = "_db")]
+fn database(
+    config: Option<&Config>,
+    no_pending: bool,
+    timeout: Duration,
+) -> Result<Reached, String> {
+    let config = config.ok_or("internal error: no configuration for health db")?;
+    crate::db::health(config, no_pending, timeout).map(|()| Reached::Connected)
+}
+
 #[cfg(not(feature = "_db"))]
-fn database(_: Option<&Config>, _: &HealthSettings) -> Verdict {
-    Verdict::Failed(
+fn database(_: Option<&Config>, _: bool, _: Duration) -> Result<Reached, String> {
+    Err(
         "this usher was built without database drivers (--no-default-features); use a build \
          with the postgres, mysql or sqlite feature, or probe tcp://HOST:PORT instead"
             .to_string(),

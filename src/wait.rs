@@ -13,7 +13,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::WaitSettings;
 use crate::exit::{Error, Kind, Result};
-use crate::readiness::{self, Next, Reached, Target, elapsed, setting};
+use crate::readiness::{self, Next, Reached, Report, Target, elapsed, setting};
 use crate::redact::redact;
 use crate::signals::Startup;
 
@@ -24,12 +24,6 @@ struct Dependency {
     ready: bool,
     /// Why the latest attempt failed; `None` until one has.
     last_error: Option<String>,
-}
-
-/// The outcome of one attempt, sent from a probe thread.
-struct Attempt {
-    index: usize,
-    result: std::result::Result<Reached, String>,
 }
 
 /// Waits until every `--wait` dependency is ready, the deadline passes (`Kind::Unavailable`),
@@ -48,7 +42,6 @@ pub fn dependencies(settings: &WaitSettings, deadline: Instant, startup: &Startu
         let sender = sender.clone();
         let (interval, attempt_timeout) = (settings.interval, settings.attempt_timeout);
         std::thread::Builder::new()
-            .name(format!("wait-{index}"))
             .spawn(move || {
                 keep_trying(index, &target, interval, attempt_timeout, deadline, &sender)
             })
@@ -72,7 +65,7 @@ pub fn dependencies(settings: &WaitSettings, deadline: Instant, startup: &Startu
 
     while deps.iter().any(|d| !d.ready) {
         match inbox.next(deadline, startup) {
-            Next::Message(Attempt { index, result }) => {
+            Next::Report(Report { index, result }) => {
                 let dep = &mut deps[index];
                 match result {
                     Ok(reached) => {
@@ -110,20 +103,21 @@ pub fn dependencies(settings: &WaitSettings, deadline: Instant, startup: &Startu
     Ok(())
 }
 
-/// A probe thread: attempt, pause, attempt again, until ready, the deadline, or nobody is
-/// listening any more.
+/// A probe thread: attempt, pause, attempt again, until ready or the deadline. (When the
+/// stage ends early, usher exits, and the thread with it.)
 fn keep_trying(
     index: usize,
     target: &Target,
     interval: Duration,
     attempt_timeout: Duration,
     deadline: Instant,
-    sender: &readiness::Sender<Attempt>,
+    sender: &readiness::Sender,
 ) {
     while let Some(left) = readiness::remaining(deadline) {
         let result = ready(target, Instant::now() + left.min(attempt_timeout));
         let done = result.is_ok();
-        if !sender.send(Attempt { index, result }) || done {
+        sender.send(Report { index, result });
+        if done {
             return;
         }
         let pause =

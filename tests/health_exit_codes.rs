@@ -9,8 +9,11 @@ use std::net::TcpListener;
 use common::loopback::closed_port;
 use common::usher;
 
-/// `(what, arguments after "health", environment)`: each must exit 1.
-fn unhealthy_cases(closed: u16) -> Vec<(&'static str, Vec<String>, Vec<(&'static str, String)>)> {
+/// `(what, arguments after "health", environment)`.
+type Case = (&'static str, Vec<String>, Vec<(&'static str, String)>);
+
+/// Every one must exit 1.
+fn unhealthy_cases(closed: u16) -> Vec<Case> {
     let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     vec![
         ("no target", args(&[]), vec![]),

@@ -96,9 +96,7 @@ fn nothing_listening_is_unhealthy() {
     run.expect_code(1);
     one_line(
         &run,
-        &format!(
-            "unhealthy: http://127.0.0.1:{port}/: connect to 127.0.0.1:{port}: connection refused"
-        ),
+        &format!("unhealthy: http://127.0.0.1:{port}/: connect: connection refused"),
     );
 }
 
@@ -112,7 +110,10 @@ fn tcp_is_healthy_when_the_port_accepts() {
     drop(listener);
     let run = health(&[&url]);
     run.expect_code(1);
-    one_line(&run, &format!("unhealthy: {url}: connect to "));
+    one_line(
+        &run,
+        &format!("unhealthy: {url}: connect: connection refused"),
+    );
 }
 
 #[test]

@@ -29,7 +29,7 @@ fn a_port_that_opens_later_is_waited_for() {
         "app-started",
     ]));
     watched.wait_for_stderr(&format!(
-        "{url} is not ready yet: connect to 127.0.0.1:{port}"
+        "{url} is not ready yet: connect: connection refused"
     ));
     let _listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the delayed port");
     let (run, _) = watched.finish(LIMIT);

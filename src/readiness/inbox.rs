@@ -1,99 +1,112 @@
-//! Results from probe threads, waited for together with the stop signal and a deadline.
+//! Reports from probe threads, waited for together with the stop signal and a deadline.
 //!
 //! A probe thread can sit in getaddrinfo or connect for seconds; the thread that waits for
 //! it must still notice a SIGTERM at once and its deadline to the millisecond. So the waiting
 //! thread sleeps in poll(2) on the start-up signalfd and on a wake-up socket that every
-//! sender writes a byte to after queueing a message — no polling in slices.
+//! sender writes a byte to after queueing a report — no polling in slices.
+//!
+//! A mutex-guarded queue, not `std::sync::mpsc`: the reports are few, and the channel's
+//! machinery costs several KB of the size budget.
 
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+use super::Reached;
 use crate::signals::Startup;
 
+/// The outcome of one attempt on target number `index`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Report {
+    pub index: usize,
+    pub result: Result<Reached, String>,
+}
+
+struct Shared {
+    queue: Mutex<VecDeque<Report>>,
+    /// Written to after each report; the inbox polls the other end.
+    wake: UnixStream,
+}
+
 /// The sending half, one clone per probe thread.
-pub struct Sender<T> {
-    queue: mpsc::Sender<T>,
-    wake: Arc<UnixStream>,
-}
+#[derive(Clone)]
+pub struct Sender(Arc<Shared>);
 
-impl<T> Clone for Sender<T> {
-    fn clone(&self) -> Self {
-        Sender {
-            queue: self.queue.clone(),
-            wake: Arc::clone(&self.wake),
-        }
-    }
-}
-
-impl<T> Sender<T> {
-    /// Queues `message` and wakes the receiver; `false` once the receiver is gone (the
-    /// sender's thread may then stop).
-    pub fn send(&self, message: T) -> bool {
-        let delivered = self.queue.send(message).is_ok();
-        // Non-blocking: a full socket buffer already holds a wake-up the receiver will see.
-        let _ = (&*self.wake).write(&[1]);
-        delivered
+impl Sender {
+    /// Queues `report` and wakes the inbox.
+    pub fn send(&self, report: Report) {
+        // A thread that panicked while holding the lock left a valid queue: keep using it.
+        let mut queue = self.0.queue.lock().unwrap_or_else(|e| e.into_inner());
+        queue.push_back(report);
+        drop(queue);
+        // Non-blocking: a full socket buffer already holds a wake-up the inbox will see.
+        let _ = (&self.0.wake).write(&[1]);
     }
 }
 
 /// The receiving half, used by the thread that owns the `Startup`.
-pub struct Inbox<T> {
-    queue: mpsc::Receiver<T>,
+pub struct Inbox {
+    shared: Arc<Shared>,
     wake: UnixStream,
 }
 
 /// What ended one `Inbox::next`.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Next<T> {
-    Message(T),
-    /// The deadline passed with no message.
+pub enum Next {
+    Report(Report),
+    /// The deadline passed with no report.
     Deadline,
     /// TERM, INT or QUIT arrived (the signal number).
     Stopped(i32),
 }
 
 /// A connected sender and inbox.
-pub fn channel<T>() -> std::io::Result<(Sender<T>, Inbox<T>)> {
+pub fn channel() -> std::io::Result<(Sender, Inbox)> {
     let (tx_wake, rx_wake) = UnixStream::pair()?;
     tx_wake.set_nonblocking(true)?;
     rx_wake.set_nonblocking(true)?;
-    let (queue_tx, queue_rx) = mpsc::channel();
+    let shared = Arc::new(Shared {
+        queue: Mutex::new(VecDeque::new()),
+        wake: tx_wake,
+    });
     Ok((
-        Sender {
-            queue: queue_tx,
-            wake: Arc::new(tx_wake),
-        },
+        Sender(Arc::clone(&shared)),
         Inbox {
-            queue: queue_rx,
+            shared,
             wake: rx_wake,
         },
     ))
 }
 
-impl<T> Inbox<T> {
-    /// The next message, unless a stop signal comes first or `deadline` passes. A stop
-    /// signal wins over queued messages: nothing more should start once one is asked to stop.
-    pub fn next(&self, deadline: Instant, startup: &Startup) -> Next<T> {
+impl Inbox {
+    /// The next report, unless a stop signal comes first or `deadline` passes. A stop
+    /// signal wins over queued reports: nothing more should start once one is asked to stop.
+    pub fn next(&self, deadline: Instant, startup: &Startup) -> Next {
         loop {
             if let Some(signal) = startup.stop_signal() {
                 return Next::Stopped(signal);
             }
-            if let Ok(message) = self.queue.try_recv() {
-                return Next::Message(message);
+            let queued = self
+                .shared
+                .queue
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop_front();
+            if let Some(report) = queued {
+                return Next::Report(report);
             }
             let Some(left) = super::remaining(deadline) else {
                 return Next::Deadline;
             };
             // Round up, so a sub-millisecond remainder does not spin on a zero timeout.
-            let ms = left.as_millis().saturating_add(1);
+            let ms = u64::try_from(left.as_millis().saturating_add(1)).unwrap_or(u64::MAX);
             let timeout =
-                PollTimeout::try_from(Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX)))
-                    .unwrap_or(PollTimeout::MAX);
+                PollTimeout::try_from(Duration::from_millis(ms)).unwrap_or(PollTimeout::MAX);
             let mut fds = [
                 PollFd::new(startup.stop_fd(), PollFlags::POLLIN),
                 PollFd::new(self.wake.as_fd(), PollFlags::POLLIN),

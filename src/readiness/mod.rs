@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use http::Status;
-pub use inbox::{Inbox, Next, Sender, channel};
+pub use inbox::{Inbox, Next, Report, Sender, channel};
 
 /// One dependency or probe target, parsed from its URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,15 +163,17 @@ fn connect(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, String
             let why = why
                 .strip_prefix("failed to lookup address information: ")
                 .unwrap_or(&why);
-            format!("cannot resolve {host}: {}", why.to_lowercase())
+            format!("cannot resolve {host}: {}", why.to_ascii_lowercase())
         })?
         .collect();
+    // The address is not named in the error: the URL beside it says host and port, and
+    // formatting socket addresses costs several KB of the size budget.
     let mut last = format!("{host} resolves to no address");
     for addr in addrs {
-        let left = remaining(deadline).ok_or_else(|| format!("connect to {addr}: timed out"))?;
+        let left = remaining(deadline).ok_or("connect: timed out")?;
         match TcpStream::connect_timeout(&addr, left) {
             Ok(stream) => return Ok(stream),
-            Err(e) => last = format!("connect to {addr}: {}", reason(&e)),
+            Err(e) => last = format!("connect: {}", reason(&e)),
         }
     }
     Err(last)
@@ -196,9 +198,10 @@ pub(crate) fn reason(e: &std::io::Error) -> String {
         _ => {
             let text = e.to_string();
             let text = text.split(" (os error").next().unwrap_or_default();
+            // ASCII only: the messages are English, and Unicode case tables cost size.
             let mut chars = text.chars();
             match chars.next() {
-                Some(first) => first.to_lowercase().chain(chars).collect(),
+                Some(first) => first.to_ascii_lowercase().to_string() + chars.as_str(),
                 None => "unknown error".to_string(),
             }
         }
@@ -253,12 +256,10 @@ fn percent_decode(text: &str) -> Result<String, String> {
 
 /// A configured duration as the user would write it: `60s`, `500ms`, `1.5s`.
 pub fn setting(d: Duration) -> String {
-    if d.subsec_millis() == 0 && d.as_secs() > 0 {
-        format!("{}s", d.as_secs())
-    } else if d < Duration::from_secs(1) {
+    if d < Duration::from_secs(1) {
         format!("{}ms", d.as_millis())
     } else {
-        format!("{:.1}s", d.as_secs_f64())
+        format!("{}s", tenths(d))
     }
 }
 
@@ -267,7 +268,17 @@ pub fn elapsed(d: Duration) -> String {
     if d < Duration::from_secs(1) {
         format!("{} ms", d.as_millis())
     } else {
-        format!("{:.1} s", d.as_secs_f64())
+        format!("{} s", tenths(d))
+    }
+}
+
+/// Seconds to a tenth, truncated, without a trailing `.0`: integer arithmetic, because
+/// float formatting with a precision costs several KB of the size budget.
+fn tenths(d: Duration) -> String {
+    let tenths = d.as_millis() / 100;
+    match tenths % 10 {
+        0 => format!("{}", tenths / 10),
+        t => format!("{}.{t}", tenths / 10),
     }
 }
 
@@ -348,7 +359,9 @@ mod tests {
         assert_eq!(setting(Duration::from_millis(500)), "500ms");
         assert_eq!(setting(Duration::from_millis(1500)), "1.5s");
         assert_eq!(elapsed(Duration::from_millis(3)), "3 ms");
+        assert_eq!(setting(Duration::from_millis(90_050)), "90s");
         assert_eq!(elapsed(Duration::from_millis(1250)), "1.2 s");
+        assert_eq!(elapsed(Duration::from_millis(2000)), "2 s");
     }
 
     #[test]
@@ -360,10 +373,7 @@ mod tests {
         assert_eq!(tcp.attempt(soon()), Ok(Reached::Connected));
         drop(listener);
         let e = tcp.attempt(soon()).unwrap_err();
-        assert_eq!(
-            e,
-            format!("connect to 127.0.0.1:{port}: connection refused")
-        );
+        assert_eq!(e, "connect: connection refused");
         let file = Target::File("/nonexistent/usher".into());
         assert_eq!(file.attempt(soon()), Err("does not exist".to_string()));
         assert_eq!(

@@ -432,7 +432,8 @@ impl Config {
             attempt_timeout: raw.duration("wait-attempt-timeout", Duration::from_secs(2))?,
         };
         for target in &wait.targets {
-            crate::wait::Target::parse(target).map_err(|fix| bad_value("wait", target, &fix))?;
+            crate::readiness::Target::parse(target)
+                .map_err(|fix| bad_value("wait", target, &fix))?;
         }
 
         let migrate = MigrateSettings {
@@ -845,6 +846,33 @@ pub fn help_text() -> String {
     out
 }
 
+/// Whether the command line asks for `usher health`, decided without validating anything:
+/// a probe exits 1 even when its arguments are wrong, never 64 or 78 (Docker reserves 2 and
+/// counts every other failure as unhealthy, so 1 is the honest answer for a broken probe).
+pub fn is_health(args: &[OsString]) -> bool {
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let Some(text) = arg.to_str() else {
+            return false;
+        };
+        if text == "--" {
+            return false;
+        }
+        if let Some(flag) = text.strip_prefix("--") {
+            // A global option's value is the next word unless given as --flag=value.
+            if OPTIONS.iter().any(|o| o.flag == flag && o.takes != Switch) {
+                args.next();
+            }
+            continue;
+        }
+        if text.len() > 1 && text.starts_with('-') {
+            continue;
+        }
+        return text == "health";
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1011,6 +1039,19 @@ mod tests {
         // Global options after the subcommand still count.
         let c = parse(&["migrate", "--migrations", "db/m"], &[]).unwrap();
         assert_eq!(c.migrate.dir, PathBuf::from("db/m"));
+    }
+
+    #[test]
+    fn health_is_recognised_before_parsing() {
+        let is = |args: &[&str]| is_health(&args.iter().map(OsString::from).collect::<Vec<_>>());
+        assert!(is(&["health", "http://x/"]));
+        assert!(is(&["--log-level", "debug", "health", "--bogus"]));
+        assert!(is(&["--wait=tcp://x:1", "--no-new-privs", "health"]));
+        // A value that happens to be the word is not the subcommand.
+        assert!(!is(&["--user", "health", "node"]));
+        assert!(!is(&["--", "health"]));
+        assert!(!is(&["node", "health"]));
+        assert!(!is(&[]));
     }
 
     #[test]

@@ -25,6 +25,7 @@ mod health;
 mod init;
 mod log;
 mod privileges;
+mod readiness;
 mod redact;
 mod secrets;
 mod signals;
@@ -59,16 +60,25 @@ fn run(args: Vec<OsString>) -> i32 {
     if let Some(code) = init::run_if_supervisor(&args) {
         return code;
     }
+    // `usher health` exits 0 or 1 only, even when it cannot start (Docker reserves 2).
+    let probing = config::is_health(&args);
+    let failed = |code: i32| {
+        if probing {
+            Kind::Unhealthy.code()
+        } else {
+            code
+        }
+    };
     // Block signals before anything else, so none that arrives during start-up is lost.
     let startup = match Startup::begin() {
         Ok(s) => s,
-        Err(e) => return report(&e),
+        Err(e) => return failed(report(&e)),
     };
     let config = match Config::from_args(args, Environment::from_process()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("usher: error: {e}");
-            return e.code();
+            return failed(e.code());
         }
     };
     log::init(config.log);
@@ -100,9 +110,13 @@ fn boot(mut config: Config, startup: &Startup) -> Result<i32> {
             return Ok(0);
         }
         Command::Health(settings) => {
-            // A probe resolves secrets (for `health db`) but never drops or chowns, and it
-            // never exits 2, which Docker reserves.
-            resolve_secrets(&mut config)?;
+            // A probe resolves secrets (for `health db`) but never drops or chowns, logs
+            // nothing about them (its output is one line), and never exits 2, which Docker
+            // reserves.
+            if let Err(e) = secrets::resolve(&mut config.env, &config.file_env) {
+                println!("unhealthy: {e}");
+                return Ok(Kind::Unhealthy.code());
+            }
             return Ok(health::run(settings, &config, startup));
         }
         _ => {}

@@ -1,89 +1,163 @@
-//! Waiting for dependencies before the app starts: `--wait tcp://…`, `http://…`, `unix://…`,
-//! `file://…`, all in parallel within `--wait-timeout`.
+//! The wait stage: before the app starts, wait for every `--wait` dependency at once, within
+//! the `--wait-timeout` deadline it shares with the database wait that follows.
+//!
+//! Each dependency gets a thread that tries it, pauses `--wait-interval`, and tries again,
+//! each attempt bounded by `--wait-attempt-timeout` (dockerize's model). The stage's own
+//! thread only collects results, so it sees a stop signal or the deadline at once even while
+//! every probe is stuck in DNS or connect. On timeout usher exits 69 and never runs the app
+//! (wait-for-it runs it anyway unless given `-s`; a half-started app is worse than none).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info, warn};
 
 use crate::config::WaitSettings;
-use crate::exit::{Error, Result};
+use crate::exit::{Error, Kind, Result};
+use crate::readiness::{self, Next, Reached, Report, Target, elapsed, setting};
+use crate::redact::redact;
 use crate::signals::Startup;
 
-/// One dependency, parsed from its URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    Tcp {
-        host: String,
-        port: u16,
-    },
-    Http {
-        host: String,
-        port: u16,
-        path: String,
-    },
-    Unix(std::path::PathBuf),
-    File(std::path::PathBuf),
+/// One dependency as the stage tracks it.
+struct Dependency {
+    /// The URL with any password hidden: the only form that is ever printed.
+    shown: String,
+    ready: bool,
+    /// Why the latest attempt failed; `None` until one has.
+    last_error: Option<String>,
 }
 
-impl Target {
-    /// Parses a `--wait` URL; the error is the fix to show the user.
-    pub fn parse(url: &str) -> std::result::Result<Target, String> {
-        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
-            "use tcp://HOST:PORT, http://HOST:PORT/PATH, unix:///PATH or file:///PATH".to_string()
-        })?;
-        match scheme {
-            "tcp" => {
-                let (host, port) = host_port(rest.trim_end_matches('/'), None)?;
-                Ok(Target::Tcp { host, port })
-            }
-            "http" => {
-                let (authority, path) = match rest.find('/') {
-                    Some(i) => (&rest[..i], &rest[i..]),
-                    None => (rest, "/"),
-                };
-                let (host, port) = host_port(authority, Some(80))?;
-                Ok(Target::Http {
-                    host,
-                    port,
-                    path: path.to_string(),
-                })
-            }
-            "unix" | "file" if rest.starts_with('/') => {
-                let path = std::path::PathBuf::from(rest);
-                Ok(if scheme == "unix" {
-                    Target::Unix(path)
-                } else {
-                    Target::File(path)
-                })
-            }
-            "unix" | "file" => Err(format!("use an absolute path: {scheme}:///path/to/it")),
-            "https" => Err("https is not supported; wait on tcp://HOST:443 instead".to_string()),
-            _ => Err(format!(
-                "unknown scheme {scheme:?}; use tcp, http, unix or file"
-            )),
-        }
-    }
-}
-
-fn host_port(authority: &str, default: Option<u16>) -> std::result::Result<(String, u16), String> {
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (h, Some(p)),
-        _ => (authority, None),
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() {
-        return Err("the host is missing: tcp://HOST:PORT".to_string());
-    }
-    let port = match port {
-        Some(p) => p
-            .parse()
-            .map_err(|_| format!("{p:?} is not a port number"))?,
-        None => default.ok_or_else(|| "the port is missing: tcp://HOST:PORT".to_string())?,
-    };
-    Ok((host.to_string(), port))
-}
-
-pub fn dependencies(settings: &WaitSettings, _deadline: Instant, _startup: &Startup) -> Result<()> {
+/// Waits until every `--wait` dependency is ready, the deadline passes (`Kind::Unavailable`),
+/// or a stop signal arrives (`Kind::Interrupted`).
+pub fn dependencies(settings: &WaitSettings, deadline: Instant, startup: &Startup) -> Result<()> {
     if settings.targets.is_empty() {
         return Ok(());
     }
-    Err(Error::config("--wait is being built"))
+    let start = Instant::now();
+    let mut deps = Vec::with_capacity(settings.targets.len());
+    let (sender, inbox) = readiness::channel().map_err(|e| Error::os("socketpair", e))?;
+    for (index, url) in settings.targets.iter().enumerate() {
+        // Config::from_args validated every URL; a failure here would be a bug.
+        let target = Target::parse(url)
+            .map_err(|fix| Error::new(Kind::Internal, format!("--wait {}: {fix}", redact(url))))?;
+        let sender = sender.clone();
+        let (interval, attempt_timeout) = (settings.interval, settings.attempt_timeout);
+        std::thread::Builder::new()
+            .spawn(move || {
+                keep_trying(index, &target, interval, attempt_timeout, deadline, &sender)
+            })
+            .map_err(|e| Error::os("spawn a thread for --wait", e))?;
+        deps.push(Dependency {
+            shown: redact(url),
+            ready: false,
+            last_error: None,
+        });
+    }
+    drop(sender);
+    info!(
+        step = "wait",
+        "waiting up to {} for {}",
+        setting(settings.timeout),
+        deps.iter()
+            .map(|d| d.shown.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    while deps.iter().any(|d| !d.ready) {
+        match inbox.next(deadline, startup) {
+            Next::Report(Report { index, result }) => {
+                let dep = &mut deps[index];
+                match result {
+                    Ok(reached) => {
+                        dep.ready = true;
+                        info!(
+                            step = "wait",
+                            "{} is ready ({reached}) after {}",
+                            dep.shown,
+                            elapsed(start.elapsed())
+                        );
+                    }
+                    Err(why) => {
+                        // The first failure is worth a line (the user sees what is being
+                        // waited for and why); the rest only at debug.
+                        if dep.last_error.is_none() {
+                            info!(
+                                step = "wait",
+                                "{} is not ready yet: {why}; retrying every {}",
+                                dep.shown,
+                                setting(settings.interval)
+                            );
+                        } else {
+                            debug!(step = "wait", "{} is not ready yet: {why}", dep.shown);
+                        }
+                        dep.last_error = Some(why);
+                    }
+                }
+            }
+            Next::Deadline => return Err(timed_out(&deps, settings.timeout)),
+            Next::Stopped(signal) => {
+                return Err(Error::interrupted(signal, "the wait for dependencies"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A probe thread: attempt, pause, attempt again, until ready or the deadline. (When the
+/// stage ends early, usher exits, and the thread with it.)
+fn keep_trying(
+    index: usize,
+    target: &Target,
+    interval: Duration,
+    attempt_timeout: Duration,
+    deadline: Instant,
+    sender: &readiness::Sender,
+) {
+    while let Some(left) = readiness::remaining(deadline) {
+        let result = ready(target, Instant::now() + left.min(attempt_timeout));
+        let done = result.is_ok();
+        sender.send(Report { index, result });
+        if done {
+            return;
+        }
+        let pause =
+            readiness::remaining(deadline).map_or(Duration::ZERO, |left| left.min(interval));
+        std::thread::sleep(pause);
+    }
+}
+
+/// One attempt, judged by the `--wait` rule: a connection, an existing path, or an HTTP
+/// status of 200–399 (the kubelet's rule; a redirect means the server is up).
+fn ready(target: &Target, deadline: Instant) -> std::result::Result<Reached, String> {
+    match target.attempt(deadline)? {
+        Reached::Http(status) if !(200..=399).contains(&status.code) => {
+            Err(format!("HTTP status {status}"))
+        }
+        reached => Ok(reached),
+    }
+}
+
+/// Logs every dependency still missing with its last error; the error names them all.
+fn timed_out(deps: &[Dependency], timeout: Duration) -> Error {
+    let missing: Vec<&Dependency> = deps.iter().filter(|d| !d.ready).collect();
+    for dep in &missing {
+        let why = dep
+            .last_error
+            .as_deref()
+            .unwrap_or("no attempt finished (still resolving or connecting)");
+        warn!(
+            step = "wait",
+            "{} is still not ready; last error: {why}", dep.shown
+        );
+    }
+    let names: Vec<&str> = missing.iter().map(|d| d.shown.as_str()).collect();
+    Error::new(
+        Kind::Unavailable,
+        format!(
+            "not ready within --wait-timeout {}: {}; the app was not started. Check that \
+             they start and are reachable from here, or raise --wait-timeout (USHER_WAIT_TIMEOUT)",
+            setting(timeout),
+            names.join(", ")
+        ),
+    )
 }

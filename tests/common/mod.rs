@@ -4,6 +4,8 @@
 //! the `allow(dead_code)` below keeps per-file builds quiet.
 #![allow(dead_code)]
 
+pub mod loopback;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -808,7 +808,7 @@ pub fn help_text() -> String {
          usher [OPTIONS] resolve VERSION --applied|--rolled-back\n                                            \
          repair a migration left partly applied\n  \
          usher health TARGET [--timeout D] [--expect-status N] [--no-pending]\n                                            \
-         one probe: http://HOST:PORT/PATH, tcp://HOST:PORT, db\n\n\
+         one probe: http://HOST:PORT/PATH, tcp://HOST:PORT, unix:///PATH, file:///PATH, db\n\n\
          Start-up pipeline: configuration -> NAME_FILE secrets -> chown -> privilege drop ->\n\
          wait for dependencies -> migrate -> exec the app (or, as PID 1, run it and stay as init).\n\
          Arguments after COMMAND are passed to it untouched.\n",

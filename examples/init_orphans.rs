@@ -72,7 +72,11 @@ fn main() {
     parents.sort();
     parents.dedup();
     let parents: Vec<String> = parents.iter().map(i32::to_string).collect();
-    say(&format!("orphans: {} parents: {}", orphans.len(), parents.join(",")));
+    say(&format!(
+        "orphans: {} parents: {}",
+        orphans.len(),
+        parents.join(",")
+    ));
 
     let until = Instant::now() + wait;
     let (mut reaped, mut zombies);

@@ -66,7 +66,11 @@ fn signal_number(v: &str) -> i32 {
     if let Ok(n) = v.parse() {
         return n;
     }
-    let full = if v.starts_with("SIG") { v.to_string() } else { format!("SIG{v}") };
+    let full = if v.starts_with("SIG") {
+        v.to_string()
+    } else {
+        format!("SIG{v}")
+    };
     full.parse::<Signal>().expect("a signal name") as i32
 }
 

@@ -10,9 +10,8 @@ fn exit_statuses_pass_through() {
         return;
     }
     for code in [0, 1, 2, 127, 255] {
-        let mut run = Live::start(
-            usher_in_pid_namespace().args(["sh", "-c", &format!("exit {code}")]),
-        );
+        let mut run =
+            Live::start(usher_in_pid_namespace().args(["sh", "-c", &format!("exit {code}")]));
         run.expect_code(code);
     }
 }
@@ -23,9 +22,8 @@ fn death_by_signal_gives_128_plus_n() {
         return;
     }
     for (signal, code) in [("USR1", 138), ("KILL", 137), ("SEGV", 139)] {
-        let mut run = Live::start(
-            usher_in_pid_namespace().args(["sh", "-c", &format!("kill -{signal} $$")]),
-        );
+        let mut run =
+            Live::start(usher_in_pid_namespace().args(["sh", "-c", &format!("kill -{signal} $$")]));
         run.expect_code(code);
     }
 }
@@ -35,9 +33,8 @@ fn death_by_signal_gives_128_plus_n() {
 fn statuses_pass_through_as_a_subreaper_too() {
     let mut run = Live::start(common::usher().args(["--init", "always", "sh", "-c", "exit 3"]));
     run.expect_code(3);
-    let mut run = Live::start(common::usher().args([
-        "--init", "always", "sh", "-c", "kill -TERM $$",
-    ]));
+    let mut run =
+        Live::start(common::usher().args(["--init", "always", "sh", "-c", "kill -TERM $$"]));
     run.expect_code(143);
 }
 

@@ -13,11 +13,23 @@ fn a_leftover_daemon_gets_sigterm_and_the_apps_status_is_kept() {
         return;
     }
     let started = Instant::now();
-    let mut run = Live::start(usher_in_pid_namespace().arg(example("init_daemon")).arg("3"));
+    let mut run = Live::start(
+        usher_in_pid_namespace()
+            .arg(example("init_daemon"))
+            .arg("3"),
+    );
     run.expect_code(3);
-    assert!(run.stdout().contains("daemon got SIGTERM\n"), "{}", run.describe());
+    assert!(
+        run.stdout().contains("daemon got SIGTERM\n"),
+        "{}",
+        run.describe()
+    );
     // It obeyed TERM: no need to wait for the 2 s grace.
-    assert!(!run.stderr().contains("did not exit within"), "{}", run.describe());
+    assert!(
+        !run.stderr().contains("did not exit within"),
+        "{}",
+        run.describe()
+    );
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
@@ -37,7 +49,11 @@ fn a_leftover_ignoring_sigterm_is_killed_after_the_stop_timeout() {
     let term_seen = Instant::now();
     run.expect_code(4);
     let took = term_seen.elapsed();
-    assert!(run.stderr().contains("did not exit within 1s"), "{}", run.describe());
+    assert!(
+        run.stderr().contains("did not exit within 1s"),
+        "{}",
+        run.describe()
+    );
     // The grace is 1 s from the TERM; the test saw the TERM a little after it was sent.
     assert!(took >= Duration::from_millis(500), "KILL after {took:?}");
     assert!(took < Duration::from_secs(6), "KILL after {took:?}");
@@ -58,7 +74,11 @@ fn without_a_stop_timeout_leftovers_get_two_seconds() {
     let term_seen = Instant::now();
     run.expect_code(0);
     let took = term_seen.elapsed();
-    assert!(run.stderr().contains("SIGKILL after 2s"), "{}", run.describe());
+    assert!(
+        run.stderr().contains("SIGKILL after 2s"),
+        "{}",
+        run.describe()
+    );
     assert!(took >= Duration::from_millis(1500), "KILL after {took:?}");
 }
 

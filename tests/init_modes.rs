@@ -21,7 +21,12 @@ fn auto_outside_pid_1_execs_the_app() {
     let mut run = Live::start(common::usher().args(["sh", "-c", WHO]));
     run.expect_code(0);
     // Same PID as the usher the test started: usher replaced itself.
-    assert_eq!(field(&run, "pid="), run.pid().to_string(), "{}", run.describe());
+    assert_eq!(
+        field(&run, "pid="),
+        run.pid().to_string(),
+        "{}",
+        run.describe()
+    );
     assert!(!run.stderr().contains("supervising"), "{}", run.describe());
 }
 
@@ -29,10 +34,19 @@ fn auto_outside_pid_1_execs_the_app() {
 fn always_outside_pid_1_supervises_as_a_subreaper() {
     let mut run = Live::start(common::usher().args(["--init", "always", "sh", "-c", WHO]));
     run.expect_code(0);
-    assert_eq!(field(&run, "ppid="), run.pid().to_string(), "{}", run.describe());
+    assert_eq!(
+        field(&run, "ppid="),
+        run.pid().to_string(),
+        "{}",
+        run.describe()
+    );
     // The re-executed supervisor names itself usher (not "exe").
     assert_eq!(field(&run, "parent="), "usher", "{}", run.describe());
-    assert!(run.stderr().contains("as child subreaper"), "{}", run.describe());
+    assert!(
+        run.stderr().contains("as child subreaper"),
+        "{}",
+        run.describe()
+    );
 }
 
 /// Orphans of the app come back to usher (not to the machine's init) and are reaped.
@@ -51,7 +65,11 @@ fn always_outside_pid_1_reaps_orphans_as_a_subreaper() {
         "{}",
         run.describe()
     );
-    assert!(out.contains("reaped: 20 of 20 zombies: 0\n"), "{}", run.describe());
+    assert!(
+        out.contains("reaped: 20 of 20 zombies: 0\n"),
+        "{}",
+        run.describe()
+    );
 }
 
 #[test]
@@ -79,9 +97,18 @@ fn never_as_pid_1_execs_the_app() {
 /// The mode also comes from USHER_INIT; a bad value is a usage error naming it.
 #[test]
 fn the_mode_comes_from_the_environment_too() {
-    let mut run = Live::start(common::usher().env("USHER_INIT", "always").args(["sh", "-c", WHO]));
+    let mut run = Live::start(
+        common::usher()
+            .env("USHER_INIT", "always")
+            .args(["sh", "-c", WHO]),
+    );
     run.expect_code(0);
-    assert_eq!(field(&run, "ppid="), run.pid().to_string(), "{}", run.describe());
+    assert_eq!(
+        field(&run, "ppid="),
+        run.pid().to_string(),
+        "{}",
+        run.describe()
+    );
     common::run(common::usher().env("USHER_INIT", "sometimes").arg("true"))
         .expect_code(64)
         .expect_stderr_contains("USHER_INIT");

@@ -2,7 +2,9 @@
 //! stop), and `FROM:0` drops FROM, as dumb-init's `--rewrite` does.
 mod common;
 
-use common::live::{Live, example, namespace_init, require_pid_namespaces, send, usher_in_pid_namespace};
+use common::live::{
+    Live, example, namespace_init, require_pid_namespaces, send, usher_in_pid_namespace,
+};
 use nix::sys::signal::Signal;
 
 #[test]
@@ -12,7 +14,12 @@ fn a_rewritten_signal_arrives_as_its_replacement() {
     }
     let mut run = Live::start(
         usher_in_pid_namespace()
-            .args(["--rewrite-signal", "TERM:QUIT", "--rewrite-signal", "USR1:USR2"])
+            .args([
+                "--rewrite-signal",
+                "TERM:QUIT",
+                "--rewrite-signal",
+                "USR1:USR2",
+            ])
             .arg(example("init_sigprint"))
             .args(["--exit-on", "QUIT"]),
     );
@@ -24,7 +31,11 @@ fn a_rewritten_signal_arrives_as_its_replacement() {
     run.expect_code(0);
     let out = run.stdout();
     assert!(out.contains("child got SIGQUIT\n"), "{}", run.describe());
-    assert!(!out.contains("SIGUSR1") && !out.contains("SIGTERM"), "{}", run.describe());
+    assert!(
+        !out.contains("SIGUSR1") && !out.contains("SIGTERM"),
+        "{}",
+        run.describe()
+    );
 }
 
 #[test]

@@ -58,7 +58,13 @@ fn as_pid_1_the_app_gets_the_inherited_mask_and_dispositions() {
     // The control: the same app under unshare without usher (unshare restores the mask it
     // changed for itself before it runs its child).
     let mut control = Command::new("unshare");
-    control.args(["--pid", "--fork", "--mount-proc", "cat", "/proc/self/status"]);
+    control.args([
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "cat",
+        "/proc/self/status",
+    ]);
     with_signal_state(&mut control, IGNORED, BLOCKED);
     let mut control = Live::start(&mut control);
     control.expect_code(0);
@@ -114,4 +120,3 @@ fn nothing_inherited_means_nothing_blocked() {
     run.expect_code(0);
     assert_eq!(masks(&run), (0, 0), "\n{}", run.describe());
 }
-

@@ -2,7 +2,9 @@
 //! grandchild gets them too; without it, only the app does.
 mod common;
 
-use common::live::{Live, example, namespace_init, require_pid_namespaces, send, usher_in_pid_namespace};
+use common::live::{
+    Live, example, namespace_init, require_pid_namespaces, send, usher_in_pid_namespace,
+};
 use nix::sys::signal::Signal;
 
 fn start(group: bool) -> (Live, i32) {
@@ -30,7 +32,11 @@ fn signal_group_reaches_a_grandchild() {
     // TERM ends both: the app and its grandchild print it and exit.
     send(usher, Signal::SIGTERM);
     run.expect_code(0);
-    assert!(run.stdout().contains("grandchild got SIGTERM"), "{}", run.describe());
+    assert!(
+        run.stdout().contains("grandchild got SIGTERM"),
+        "{}",
+        run.describe()
+    );
 }
 
 /// The control: without `--signal-group`, the grandchild does not get the signal.
@@ -45,5 +51,9 @@ fn without_signal_group_only_the_app_gets_it() {
     // Then TERM: the app exits, and the grandchild gets TERM only as a leftover.
     send(usher, Signal::SIGTERM);
     run.expect_code(0);
-    assert!(!run.stdout().contains("grandchild got SIGUSR1"), "{}", run.describe());
+    assert!(
+        !run.stdout().contains("grandchild got SIGUSR1"),
+        "{}",
+        run.describe()
+    );
 }

@@ -27,7 +27,11 @@ fn an_app_without_a_term_handler_stops_within_a_second() {
     // is slack for a loaded CI machine (process exit, unshare's wait, this poll loop).
     let exited = run.exit_within(Duration::from_millis(1500));
     let took = sent.elapsed();
-    assert!(exited.is_some(), "still running {took:?} after SIGTERM\n{}", run.describe());
+    assert!(
+        exited.is_some(),
+        "still running {took:?} after SIGTERM\n{}",
+        run.describe()
+    );
     run.expect_code(143);
     assert!(took < Duration::from_millis(1500), "took {took:?}");
 }
@@ -112,12 +116,20 @@ fn sigterm_during_start_up_ends_usher_with_143() {
     }
     let dir = common::TempDir::new("init-startup-term");
     let fifo = dir.join("secret");
-    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
-    let mut run = Live::start(
-        usher_in_pid_namespace()
-            .env("API_KEY_FILE", &fifo)
-            .args(["--file-env", "API_KEY", "sh", "-c", "echo app started"]),
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
     );
+    let mut run = Live::start(usher_in_pid_namespace().env("API_KEY_FILE", &fifo).args([
+        "--file-env",
+        "API_KEY",
+        "sh",
+        "-c",
+        "echo app started",
+    ]));
     let usher = namespace_init(&mut run);
     let mut secret = open_when_usher_reads(&mut run, &fifo);
     send(usher, Signal::SIGTERM);
@@ -139,7 +151,13 @@ fn a_signal_sent_during_start_up_reaches_the_app() {
     }
     let dir = common::TempDir::new("init-startup-usr1");
     let fifo = dir.join("secret");
-    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
     let mut cmd = usher_in_pid_namespace();
     cmd.env("API_KEY_FILE", &fifo)
         .args(["--file-env", "API_KEY"])

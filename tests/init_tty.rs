@@ -50,9 +50,14 @@ fn ctrl_c_reaches_the_app_through_the_terminal() {
 /// No terminal (no `-it`): no terminal handling and nothing about it in the log.
 #[test]
 fn without_a_terminal_nothing_is_attempted() {
-    let mut run = Live::start(common::usher().args(["--init", "always", "--log-level", "debug", "true"]));
+    let mut run =
+        Live::start(common::usher().args(["--init", "always", "--log-level", "debug", "true"]));
     run.expect_code(0);
     let err = run.stderr();
     assert!(err.contains("foreground=false"), "{}", run.describe());
-    assert!(!err.contains("warning") && !err.contains("error"), "{}", run.describe());
+    assert!(
+        !err.contains("warning") && !err.contains("error"),
+        "{}",
+        run.describe()
+    );
 }

@@ -9,10 +9,22 @@ fn a_hundred_orphaned_grandchildren_leave_no_zombie() {
     if !require_pid_namespaces() {
         return;
     }
-    let mut run = Live::start(usher_in_pid_namespace().arg(example("init_orphans")).arg("100"));
+    let mut run = Live::start(
+        usher_in_pid_namespace()
+            .arg(example("init_orphans"))
+            .arg("100"),
+    );
     run.expect_code(0);
-    assert!(run.stdout().contains("orphans: 100 parents: 1\n"), "{}", run.describe());
-    assert!(run.stdout().contains("reaped: 100 of 100 zombies: 0\n"), "{}", run.describe());
+    assert!(
+        run.stdout().contains("orphans: 100 parents: 1\n"),
+        "{}",
+        run.describe()
+    );
+    assert!(
+        run.stdout().contains("reaped: 100 of 100 zombies: 0\n"),
+        "{}",
+        run.describe()
+    );
 }
 
 #[test]
@@ -26,7 +38,11 @@ fn a_double_forked_daemon_is_reaped() {
             .args(["1", "--daemon"]),
     );
     run.expect_code(0);
-    assert!(run.stdout().contains("reaped: 1 of 1 zombies: 0\n"), "{}", run.describe());
+    assert!(
+        run.stdout().contains("reaped: 1 of 1 zombies: 0\n"),
+        "{}",
+        run.describe()
+    );
 }
 
 /// The control: with the app itself as PID 1 (`--init never`), the orphans stay zombies, so
@@ -43,5 +59,9 @@ fn control_without_usher_as_init_orphans_stay_zombies() {
             .args(["5", "--wait", "1"]),
     );
     run.expect_code(1);
-    assert!(run.stdout().contains("reaped: 0 of 5 zombies: 5\n"), "{}", run.describe());
+    assert!(
+        run.stdout().contains("reaped: 0 of 5 zombies: 5\n"),
+        "{}",
+        run.describe()
+    );
 }

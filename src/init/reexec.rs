@@ -44,11 +44,7 @@ pub fn exec_supervisor(handoff: &Handoff) -> Error {
     let Ok(argv) = encode(handoff) else {
         return Error::new(Kind::Internal, "a NUL byte in the supervisor's arguments");
     };
-    let image = ExecImage::new(
-        c"/proc/self/exe".to_owned(),
-        argv,
-        handoff.app.envp.clone(),
-    );
+    let image = ExecImage::new(c"/proc/self/exe".to_owned(), argv, handoff.app.envp.clone());
     let errno = image.exec();
     Error::os("execve(/proc/self/exe) of usher as supervisor", errno)
 }
@@ -118,8 +114,8 @@ pub fn decode(args: &[OsString], env: &Environment) -> Result<Handoff> {
             "group" => settings.signal_group = value == "1",
             "rewrite" => {
                 for pair in value.split(',').filter(|p| !p.is_empty()) {
-                    let rewrite = decode_rewrite(pair)
-                        .ok_or_else(|| bad(&format!("rewrite {pair:?}")))?;
+                    let rewrite =
+                        decode_rewrite(pair).ok_or_else(|| bad(&format!("rewrite {pair:?}")))?;
                     settings.rewrite.push(rewrite);
                 }
             }
@@ -127,7 +123,8 @@ pub fn decode(args: &[OsString], env: &Environment) -> Result<Handoff> {
                 settings.stop_timeout = match value {
                     "off" => None,
                     ms => Some(Duration::from_millis(
-                        ms.parse().map_err(|_| bad(&format!("stop-timeout {ms:?}")))?,
+                        ms.parse()
+                            .map_err(|_| bad(&format!("stop-timeout {ms:?}")))?,
                     )),
                 }
             }

@@ -214,7 +214,12 @@ impl Supervisor<'_> {
     /// stop timeout when it is a terminating one.
     fn forward_signal(&mut self, signal: c_int) {
         let name = signals::name(signal);
-        let sent = match self.settings.rewrite.iter().find(|r| r.from as c_int == signal) {
+        let sent = match self
+            .settings
+            .rewrite
+            .iter()
+            .find(|r| r.from as c_int == signal)
+        {
             Some(r) => r.to.map(|s| s as c_int),
             None => Some(signal),
         };
@@ -364,7 +369,11 @@ impl Supervisor<'_> {
 fn descendants(root: i32) -> std::io::Result<Vec<i32>> {
     let mut links = Vec::new();
     for entry in std::fs::read_dir("/proc")? {
-        let Some(pid) = entry?.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+        let Some(pid) = entry?
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
             continue;
         };
         // Gone since the listing: skip.
@@ -378,7 +387,12 @@ fn descendants(root: i32) -> std::io::Result<Vec<i32>> {
     let mut i = 0;
     while i < found.len() {
         let parent = found[i];
-        found.extend(links.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
+        found.extend(
+            links
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
         i += 1;
     }
     found.remove(0);
@@ -424,7 +438,10 @@ mod tests {
 
     #[test]
     fn own_descendants_are_found() {
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
         let found = descendants(std::process::id() as i32).unwrap();
         let _ = child.kill();
         let _ = child.wait();

@@ -77,7 +77,11 @@ pub enum SpawnError {
 /// A failed `execve` is reported through a close-on-exec pipe (the errno, 4 bytes), so the
 /// caller can exit 126/127 with the same message as in exec mode; the failed child is reaped
 /// here. End of file on the pipe means the exec succeeded.
-pub fn spawn(image: &ExecImage, inherited: &Inherited, foreground: bool) -> Result<Pid, SpawnError> {
+pub fn spawn(
+    image: &ExecImage,
+    inherited: &Inherited,
+    foreground: bool,
+) -> Result<Pid, SpawnError> {
     let (report_read, report_write) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
     // SAFETY: the child runs only `child_exec`, which makes async-signal-safe calls only.

@@ -113,3 +113,48 @@ fn the_mode_comes_from_the_environment_too() {
         .expect_code(64)
         .expect_stderr_contains("USHER_INIT");
 }
+
+/// When usher cannot re-execute its own binary (here: after dropping to `nobody`, a copy only
+/// root may execute), it warns and supervises from the start-up process: same behaviour.
+#[test]
+fn without_a_re_exec_usher_supervises_in_process() {
+    use std::os::unix::fs::PermissionsExt;
+    if !common::require_root() {
+        return;
+    }
+    let dir = common::TempDir::new("init-fallback");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = dir.join("usher");
+    std::fs::copy(common::usher_path(), &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let usher = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(&copy);
+        cmd.env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .args(["--user", "nobody", "--init", "always"])
+            .args(args)
+            .stdin(std::process::Stdio::null());
+        cmd
+    };
+    let mut run = Live::start(&mut usher(&["sh", "-c", WHO]));
+    run.expect_code(0);
+    assert!(
+        run.stderr()
+            .contains("supervising from this process instead"),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(
+        field(&run, "ppid="),
+        run.pid().to_string(),
+        "{}",
+        run.describe()
+    );
+
+    // Signals are still forwarded and statuses passed on.
+    let mut run = Live::start(&mut usher(&["sleep", "1000"]));
+    let pid = run.pid();
+    common::live::wait_for_child_named(&mut run, pid, "sleep");
+    common::live::send(pid, nix::sys::signal::Signal::SIGTERM);
+    run.expect_code(143);
+}

@@ -20,7 +20,7 @@ use std::ffi::OsString;
 
 use tracing::{debug, warn};
 
-use crate::config::{InitSettings, LogSettings, Mode};
+use crate::config::{InitSettings, LogFormat, LogSettings, Mode};
 use crate::environment::Environment;
 use crate::exit::Result;
 use crate::handover::App;
@@ -34,7 +34,14 @@ pub fn run_if_supervisor(args: &[OsString]) -> Option<Result<i32>> {
     }
     let handoff = match reexec::decode(args, &Environment::from_process()) {
         Ok(h) => h,
-        Err(e) => return Some(Err(e)),
+        Err(e) => {
+            // So that main's report of this error is printed.
+            crate::log::init(LogSettings {
+                format: LogFormat::Text,
+                level: tracing::Level::INFO,
+            });
+            return Some(Err(e));
+        }
     };
     crate::log::init(handoff.log);
     // The exec of /proc/self/exe named the process "exe"; ps and top should say usher.

@@ -57,8 +57,9 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
 
 /// Runs usher; returns its exit code.
 fn run(args: Vec<OsString>) -> i32 {
-    if let Some(code) = init::run_if_supervisor(&args) {
-        return code;
+    // A re-executed init supervisor (see init/reexec.rs) skips the whole start-up.
+    if let Some(result) = init::run_if_supervisor(&args) {
+        return result.unwrap_or_else(|e| report(&e));
     }
     // `usher health` exits 0 or 1 only, even when it cannot start (Docker reserves 2).
     let probing = config::is_health(&args);
@@ -157,7 +158,7 @@ fn boot(mut config: Config, startup: &Startup) -> Result<i32> {
     }
     let app = handover::prepare(program, args, &config.env)?;
     if init::wanted(&config.init) {
-        return init::supervise(app, &config.init, startup);
+        return init::supervise(app, &config.init, config.log, startup);
     }
     for signal in startup.drain_pending() {
         if !signals::ignored_by_default(signal) {

@@ -4,6 +4,7 @@
 //! the `allow(dead_code)` below keeps per-file builds quiet.
 #![allow(dead_code)]
 
+pub mod live;
 pub mod loopback;
 
 use std::ffi::OsStr;
@@ -13,6 +14,23 @@ use std::process::{Command, Output, Stdio};
 /// The usher binary cargo built for these tests.
 pub fn usher_path() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_usher"))
+}
+
+/// A helper program from `examples/` (e.g. `init_sigprint`). `cargo test` builds the examples
+/// into target/debug/examples/, next to the usher binary's directory; `cargo test --test NAME`
+/// alone does not, so run `cargo build --examples` first when iterating on one file.
+pub fn example_path(name: &str) -> PathBuf {
+    let path = usher_path()
+        .parent()
+        .expect("the usher binary has a directory")
+        .join("examples")
+        .join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo test` (which builds the examples) or `cargo build --examples`",
+        path.display()
+    );
+    path
 }
 
 /// A `Command` for usher with a clean, predictable environment: only PATH is kept, so the

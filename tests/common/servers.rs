@@ -548,3 +548,15 @@ impl Target {
             .collect()
     }
 }
+
+/// Asserts a failing run's exit code, and that nothing it printed holds the password (every
+/// failing case of the migration tests goes through here).
+#[track_caller]
+pub fn expect_failure(run: &common::Run, code: i32) {
+    run.expect_code(code);
+    assert!(
+        !run.all_output().contains(PASSWORD),
+        "the password leaked into the output\n{}",
+        run.describe()
+    );
+}

@@ -670,17 +670,35 @@ impl<D: Database> Session<'_, D> {
                 &format!("migrations, just after {what} was applied"),
             )),
             Guarded::Stopped(signal, returned) => {
-                if returned.is_some() {
-                    let _ =
-                        tokio::time::timeout(Duration::from_millis(300), self.db.rollback()).await;
-                }
-                let outcome = if marked {
-                    "it ran outside a transaction and may be partly applied: see usher status"
+                // The statement returned after the cancel: the connection is usable, so roll
+                // back and look whether a "started" marker survived (an implicit commit).
+                let left_behind = match returned {
+                    Some(_) => {
+                        let _ =
+                            tokio::time::timeout(Duration::from_millis(300), self.db.rollback())
+                                .await;
+                        marked && self.left_behind(m.version).await
+                    }
+                    None => marked,
+                };
+                let outcome = if left_behind {
+                    "part of it may have been committed, so it is recorded as unfinished: see \
+                     usher status and usher resolve"
                 } else {
                     "it was rolled back and nothing was recorded"
                 };
                 Err(Error::interrupted(signal, &format!("{what}; {outcome}")))
             }
+        }
+    }
+
+    /// Whether the history shows `version` as started and not finished (checked after a
+    /// failure; an unreadable history counts as yes, the safe answer).
+    async fn left_behind(&mut self, version: i64) -> bool {
+        let read = tokio::time::timeout(Duration::from_millis(300), self.history()).await;
+        match read {
+            Ok(Ok(h)) => h.iter().any(|r| r.version == version && r.failed),
+            _ => true,
         }
     }
 
@@ -724,12 +742,7 @@ impl<D: Database> Session<'_, D> {
             None => m.file.clone(),
         };
         // Did the "started" marker survive the rollback (an implicit commit)?
-        let left_behind = marked
-            && self
-                .history()
-                .await
-                .map(|h| h.iter().any(|r| r.version == m.version && r.failed))
-                .unwrap_or(true);
+        let left_behind = marked && self.left_behind(m.version).await;
         let outcome = if left_behind {
             format!(
                 "part of it may have been committed ({}), so it is recorded as unfinished: check \

@@ -414,7 +414,9 @@ impl MariaDb {
 /// `sqlite3 FILE SQL`, output trimmed.
 #[track_caller]
 pub fn sqlite(file: &Path, sql: &str) -> String {
+    // Wait (up to 5 s) instead of failing while usher holds SQLite's write lock.
     let out = Command::new("sqlite3")
+        .args(["-cmd", ".timeout 5000"])
         .arg(file)
         .arg(sql)
         .output()

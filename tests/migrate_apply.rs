@@ -73,6 +73,20 @@ fn fresh_then_noop(format: &str, files: &[(&str, &str)], table: &str) {
             .expect_stderr_contains("up to date at version 3");
         assert!(!second.stderr().contains("applied"), "{}", second.describe());
         assert_eq!(target.versions(table), [1, 2, 3]);
+
+        let status = run(usher()
+            .env("DATABASE_URL", target.url())
+            .arg("--migrations")
+            .arg(dir.path())
+            .args(["status", "--exit-code"]));
+        status.expect_code(0);
+        let out = status.stdout();
+        assert_eq!(out.lines().filter(|l| l.contains(" applied ")).count(), 3, "{out}");
+        assert!(
+            out.lines().nth(1).is_some_and(|l| l.contains(" 20")),
+            "{}: applied-at dates are shown\n{out}",
+            target.kind()
+        );
     }
 }
 

@@ -382,8 +382,19 @@ impl<D: Database> Session<'_, D> {
         result
     }
 
+    /// Re-lists the history tables: another replica may have created one since the start.
+    async fn refresh_tables(&mut self) -> Result<()> {
+        self.tables = self
+            .db
+            .existing_tables(&known_tables())
+            .await
+            .map_err(|e| db_error("cannot list the history tables", e))?;
+        Ok(())
+    }
+
     async fn migrate_locked(&mut self) -> Result<()> {
         let started = Instant::now();
+        self.refresh_tables().await?;
         self.ensure_table().await?;
         let history = self.history().await?;
         let p = plan::plan(&self.migrations, &history, self.format, self.policy())?;
@@ -844,6 +855,7 @@ impl<D: Database> Session<'_, D> {
     async fn resolve_locked(&mut self, version: i64, mark: ResolveMark) -> Result<()> {
         let d = D::DIALECT;
         let format = self.format;
+        self.refresh_tables().await?;
         let history = self.history().await?;
         let Some(row) = history.iter().find(|r| r.version == version) else {
             return Err(Error::usage(format!(

@@ -23,7 +23,10 @@ const SQLX_FILES: &[(&str, &str)] = &[
         "3_add_price.up.sql",
         "ALTER TABLE items ADD COLUMN price INTEGER;\n",
     ),
-    ("3_add_price.down.sql", "ALTER TABLE items DROP COLUMN price;\n"),
+    (
+        "3_add_price.down.sql",
+        "ALTER TABLE items DROP COLUMN price;\n",
+    ),
 ];
 
 const REFINERY_FILES: &[(&str, &str)] = &[
@@ -35,7 +38,10 @@ const REFINERY_FILES: &[(&str, &str)] = &[
         "V2__seed_items.sql",
         "INSERT INTO items (id, name) VALUES (1, 'a');\nINSERT INTO items (id, name) VALUES (2, 'b; not a separator');\n",
     ),
-    ("V3__add_price.sql", "ALTER TABLE items ADD COLUMN price INTEGER;\n"),
+    (
+        "V3__add_price.sql",
+        "ALTER TABLE items ADD COLUMN price INTEGER;\n",
+    ),
 ];
 
 fn start(target: &Target, dir: &std::path::Path) -> common::Run {
@@ -58,7 +64,12 @@ fn fresh_then_noop(format: &str, files: &[(&str, &str)], table: &str) {
             .expect_stdout_contains("app-started")
             .expect_stderr_contains("applied 3 migrations");
         assert_eq!(target.versions(table), [1, 2, 3], "{}", target.kind());
-        assert_eq!(target.sql("SELECT count(*) FROM items"), "2", "{}", target.kind());
+        assert_eq!(
+            target.sql("SELECT count(*) FROM items"),
+            "2",
+            "{}",
+            target.kind()
+        );
         assert_eq!(
             target.sql("SELECT count(price) FROM items"),
             "0",
@@ -71,7 +82,11 @@ fn fresh_then_noop(format: &str, files: &[(&str, &str)], table: &str) {
             .expect_code(0)
             .expect_stdout_contains("app-started")
             .expect_stderr_contains("up to date at version 3");
-        assert!(!second.stderr().contains("applied"), "{}", second.describe());
+        assert!(
+            !second.stderr().contains("applied"),
+            "{}",
+            second.describe()
+        );
         assert_eq!(target.versions(table), [1, 2, 3]);
 
         let status = run(usher()
@@ -81,7 +96,11 @@ fn fresh_then_noop(format: &str, files: &[(&str, &str)], table: &str) {
             .args(["status", "--exit-code"]));
         status.expect_code(0);
         let out = status.stdout();
-        assert_eq!(out.lines().filter(|l| l.contains(" applied ")).count(), 3, "{out}");
+        assert_eq!(
+            out.lines().filter(|l| l.contains(" applied ")).count(),
+            3,
+            "{out}"
+        );
         assert!(
             out.lines().nth(1).is_some_and(|l| l.contains(" 20")),
             "{}: applied-at dates are shown\n{out}",
@@ -134,7 +153,10 @@ fn history_rows_have_the_tools_columns() {
     servers::write_migrations(dir.path(), REFINERY_FILES);
     start(&t, dir.path()).expect_code(0);
     let rows = t.sql("SELECT version, name, applied_on, checksum FROM refinery_schema_history");
-    for (line, name) in rows.lines().zip(["create_items", "seed_items", "add_price"]) {
+    for (line, name) in rows
+        .lines()
+        .zip(["create_items", "seed_items", "add_price"])
+    {
         let cols: Vec<&str> = line.split('\t').collect();
         assert_eq!(cols[1], name);
         assert!(
@@ -156,7 +178,10 @@ fn postgres_script_shapes() {
     servers::write_migrations(
         dir.path(),
         &[
-            ("1_table.sql", "CREATE TABLE t (id int PRIMARY KEY, n text);\nINSERT INTO t SELECT g, 'x' FROM generate_series(1, 100) g;\n"),
+            (
+                "1_table.sql",
+                "CREATE TABLE t (id int PRIMARY KEY, n text);\nINSERT INTO t SELECT g, 'x' FROM generate_series(1, 100) g;\n",
+            ),
             (
                 "2_function.sql",
                 "CREATE FUNCTION bump(i int) RETURNS int AS $body$\nBEGIN\n  RETURN i + 1; -- a ; inside\nEND;\n$body$ LANGUAGE plpgsql;\n\nDO $$ BEGIN PERFORM bump(1); END $$;\n",
@@ -197,7 +222,9 @@ fn migrate_dry_run_and_status_subcommands() {
     let dir = TempDir::new("m");
     servers::write_migrations(dir.path(), &SQLX_FILES[..2]);
     let env = |cmd: &mut std::process::Command| {
-        cmd.env("DATABASE_URL", t.url()).arg("--migrations").arg(dir.path());
+        cmd.env("DATABASE_URL", t.url())
+            .arg("--migrations")
+            .arg(dir.path());
     };
 
     let mut cmd = usher();
@@ -226,9 +253,18 @@ fn migrate_dry_run_and_status_subcommands() {
     status.expect_code(1);
     let out = status.stdout();
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].starts_with("VERSION") && lines[0].contains("APPLIED AT"), "{out}");
-    assert!(lines[1].starts_with("1 ") && lines[1].contains("applied"), "{out}");
-    assert!(lines[3].starts_with("3 ") && lines[3].contains("pending"), "{out}");
+    assert!(
+        lines[0].starts_with("VERSION") && lines[0].contains("APPLIED AT"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("1 ") && lines[1].contains("applied"),
+        "{out}"
+    );
+    assert!(
+        lines[3].starts_with("3 ") && lines[3].contains("pending"),
+        "{out}"
+    );
 
     let mut cmd = usher();
     env(&mut cmd);
@@ -274,9 +310,12 @@ fn auto_mode_without_directory_or_url() {
         .args(["--", "true"]))
     .expect_code(0);
     servers::write_migrations(dir.path(), REFINERY_FILES);
-    run(usher().arg("--migrations").arg(dir.path()).args(["--", "true"]))
-        .expect_code(78)
-        .expect_stderr_contains("DATABASE_URL is not set");
+    run(usher()
+        .arg("--migrations")
+        .arg(dir.path())
+        .args(["--", "true"]))
+    .expect_code(78)
+    .expect_stderr_contains("DATABASE_URL is not set");
     run(usher()
         .args(["--migrate", "never", "--migrations"])
         .arg(dir.path())

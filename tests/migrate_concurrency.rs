@@ -35,7 +35,11 @@ fn write(dir: &Path, kind: &str) {
     ];
     for v in 3..=MIGRATIONS {
         let body = if v == INDEX_AT {
-            let concurrently = if kind == "postgres" { "CONCURRENTLY " } else { "" };
+            let concurrently = if kind == "postgres" {
+                "CONCURRENTLY "
+            } else {
+                ""
+            };
             format!("-- no-transaction\nCREATE INDEX {concurrently}t_n ON t (n);\n")
         } else {
             format!("CREATE TABLE t{v} (x INTEGER);\nINSERT INTO applied_log (v) VALUES ({v});\n")
@@ -80,17 +84,27 @@ fn race(t: &Target) {
         .iter()
         .filter(|o| String::from_utf8_lossy(&o.stderr).contains("applied 1 "))
         .count();
-    assert!(appliers >= 1, "{}: somebody applied the first migration", t.kind());
+    assert!(
+        appliers >= 1,
+        "{}: somebody applied the first migration",
+        t.kind()
+    );
 
     let versions = t.versions("_sqlx_migrations");
-    assert_eq!(versions, (1..=MIGRATIONS).collect::<Vec<_>>(), "{}", t.kind());
+    assert_eq!(
+        versions,
+        (1..=MIGRATIONS).collect::<Vec<_>>(),
+        "{}",
+        t.kind()
+    );
     assert_eq!(
         t.sql("SELECT count(*) FROM _sqlx_migrations WHERE success = TRUE"),
         MIGRATIONS.to_string()
     );
     // Every logging migration ran exactly once.
     assert_eq!(
-        t.sql("SELECT count(*), count(DISTINCT v) FROM applied_log").replace('\t', " "),
+        t.sql("SELECT count(*), count(DISTINCT v) FROM applied_log")
+            .replace('\t', " "),
         format!("{n} {n}", n = MIGRATIONS - 2),
         "{}",
         t.kind()
@@ -108,7 +122,10 @@ fn twenty_replicas_on_postgres() {
         "t",
         "the concurrently built index is valid"
     );
-    assert!(!t.has_table("usher_unfinished_migrations") || t.sql("SELECT count(*) FROM usher_unfinished_migrations") == "0");
+    assert!(
+        !t.has_table("usher_unfinished_migrations")
+            || t.sql("SELECT count(*) FROM usher_unfinished_migrations") == "0"
+    );
 }
 
 #[test]

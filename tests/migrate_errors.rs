@@ -18,7 +18,10 @@ const TABLE: &str = "_sqlx_migrations";
 fn files() -> Vec<(&'static str, &'static str)> {
     vec![
         ("1_create_a.sql", "CREATE TABLE a (x INTEGER);\n"),
-        ("2_fill_a.sql", "INSERT INTO a (x) VALUES (1);\nINSERT INTO a (x) VALUES (2);\n"),
+        (
+            "2_fill_a.sql",
+            "INSERT INTO a (x) VALUES (1);\nINSERT INTO a (x) VALUES (2);\n",
+        ),
     ]
 }
 
@@ -33,7 +36,10 @@ fn migrate(t: &Target, dir: &Path, extra: &[&str]) -> Run {
 
 #[test]
 fn edited_applied_file_is_refused_and_nothing_else_runs() {
-    for t in [Target::postgres("edit"), Target::sqlite("edit")].into_iter().flatten() {
+    for t in [Target::postgres("edit"), Target::sqlite("edit")]
+        .into_iter()
+        .flatten()
+    {
         let dir = TempDir::new("m");
         servers::write_migrations(dir.path(), &files());
         migrate(&t, dir.path(), &[]).expect_code(0);
@@ -55,11 +61,15 @@ fn edited_applied_file_is_refused_and_nothing_else_runs() {
 
 #[test]
 fn line_ending_and_bom_only_changes_are_accepted() {
-    for t in [Target::postgres("crlf"), Target::sqlite("crlf")].into_iter().flatten() {
+    for t in [Target::postgres("crlf"), Target::sqlite("crlf")]
+        .into_iter()
+        .flatten()
+    {
         let dir = TempDir::new("m");
-        let refinery = [
-            ("V1__create_a.sql", "CREATE TABLE a (x INTEGER);\nCREATE TABLE b (y INTEGER);\n"),
-        ];
+        let refinery = [(
+            "V1__create_a.sql",
+            "CREATE TABLE a (x INTEGER);\nCREATE TABLE b (y INTEGER);\n",
+        )];
         servers::write_migrations(dir.path(), &refinery);
         migrate(&t, dir.path(), &[]).expect_code(0);
         servers::write_migrations(
@@ -91,7 +101,9 @@ fn unknown_applied_migrations_warn_by_default_and_refuse_on_request() {
     migrate(&t, dir.path(), &[])
         .expect_code(0)
         .expect_stdout_contains("app-started")
-        .expect_stderr_contains("warning: the database has applied migrations with no file here: 3 (newer)");
+        .expect_stderr_contains(
+            "warning: the database has applied migrations with no file here: 3 (newer)",
+        );
     let r = migrate(&t, dir.path(), &["--on-unknown", "error"]);
     expect_failure(&r, 68);
     r.expect_stderr_contains("3 (newer)")
@@ -130,7 +142,9 @@ fn bad_files_are_named_and_nothing_is_recorded() {
     let Some(t) = Target::sqlite("files") else {
         return;
     };
-    let cases: Vec<(&str, Vec<(&str, &[u8])>, &str)> = vec![
+    // (what, files, expected message)
+    type Case = (&'static str, Vec<(&'static str, &'static [u8])>, &'static str);
+    let cases: Vec<Case> = vec![
         (
             "duplicate version",
             vec![("1_a.sql", b"SELECT 1;"), ("1_b.sql", b"SELECT 2;")],
@@ -186,7 +200,10 @@ fn bad_files_are_named_and_nothing_is_recorded() {
 fn failing_statement_is_located_and_rolled_back_on_every_database() {
     for t in Target::all("syntax") {
         let dir = TempDir::new("m");
-        servers::write_migrations(dir.path(), &[("1_create_a.sql", "CREATE TABLE a (x INTEGER);\n")]);
+        servers::write_migrations(
+            dir.path(),
+            &[("1_create_a.sql", "CREATE TABLE a (x INTEGER);\n")],
+        );
         migrate(&t, dir.path(), &[]).expect_code(0);
         // DML only, so MySQL can roll it back too.
         servers::write_migrations(
@@ -208,7 +225,12 @@ fn failing_statement_is_located_and_rolled_back_on_every_database() {
         };
         r.expect_stderr_contains(code);
         assert_eq!(t.versions(TABLE), [1], "{}", t.kind());
-        assert_eq!(t.sql("SELECT count(*) FROM a"), "0", "{}: rolled back", t.kind());
+        assert_eq!(
+            t.sql("SELECT count(*) FROM a"),
+            "0",
+            "{}: rolled back",
+            t.kind()
+        );
         assert!(!r.stdout().contains("app-started"));
     }
 }
@@ -222,7 +244,10 @@ fn postgres_hint_is_shown() {
     let dir = TempDir::new("m");
     servers::write_migrations(
         dir.path(),
-        &[("1_a.sql", "CREATE TABLE a (x int);\nSELECT * FROM a WHERE x = 'a' || 1 + now();\n")],
+        &[(
+            "1_a.sql",
+            "CREATE TABLE a (x int);\nSELECT * FROM a WHERE x = 'a' || 1 + now();\n",
+        )],
     );
     let r = migrate(&t, dir.path(), &[]);
     expect_failure(&r, 65);
@@ -235,16 +260,28 @@ fn postgres_hint_is_shown() {
 fn no_password_in_any_failure_output() {
     let closed = servers::free_port();
     let mut cases: Vec<(String, i32)> = vec![
-        (format!("postgres://app:{PASSWORD}@127.0.0.1:{closed}/app"), 69),
-        (format!("postgres://127.0.0.1:{closed}/app?user=app&password={PASSWORD}"), 69),
+        (
+            format!("postgres://app:{PASSWORD}@127.0.0.1:{closed}/app"),
+            69,
+        ),
+        (
+            format!("postgres://127.0.0.1:{closed}/app?user=app&password={PASSWORD}"),
+            69,
+        ),
         (format!("mysql://app:{PASSWORD}@127.0.0.1:{closed}/app"), 69),
-        (format!("postgres://app:{PASSWORD}@127.0.0.1:notaport/app"), 78),
+        (
+            format!("postgres://app:{PASSWORD}@127.0.0.1:notaport/app"),
+            78,
+        ),
         (format!("oracle://app:{PASSWORD}@db/app"), 78),
     ];
     if let Some(pg) = servers::Postgres::shared() {
         let db = pg.create_database("leak");
         cases.push((
-            format!("postgres://postgres:wrong-{PASSWORD}@127.0.0.1:{}/{db}", pg.port),
+            format!(
+                "postgres://postgres:wrong-{PASSWORD}@127.0.0.1:{}/{db}",
+                pg.port
+            ),
             76,
         ));
         cases.push((pg.url("no_such_database"), 76));

@@ -38,14 +38,19 @@ fn write(dir: &Path, pause: &str) {
 struct Lcg(u64);
 impl Lcg {
     fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) % n.max(1)
     }
 }
 
 fn tables(t: &Target) -> Vec<i64> {
     let q = match t.kind() {
-        "postgres" => "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename ~ '^k[0-9]+$'",
+        "postgres" => {
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename ~ '^k[0-9]+$'"
+        }
         _ => "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'k[0-9]*'",
     };
     let mut v: Vec<i64> = t
@@ -62,11 +67,21 @@ fn tables(t: &Target) -> Vec<i64> {
 fn consistent(t: &Target, round: usize) {
     let history = t.versions("_sqlx_migrations");
     let recorded: Vec<i64> = history.iter().copied().filter(|v| *v > 1).collect();
-    assert_eq!(tables(t), recorded, "{} round {round}: tables vs history", t.kind());
+    assert_eq!(
+        tables(t),
+        recorded,
+        "{} round {round}: tables vs history",
+        t.kind()
+    );
     if history.contains(&1) {
         let log = t.sql("SELECT v FROM applied_log ORDER BY v");
         let logged: Vec<i64> = log.lines().map(|l| l.trim().parse().unwrap()).collect();
-        assert_eq!(logged, recorded, "{} round {round}: log vs history", t.kind());
+        assert_eq!(
+            logged,
+            recorded,
+            "{} round {round}: log vs history",
+            t.kind()
+        );
     } else {
         assert!(!t.has_table("applied_log"), "{} round {round}", t.kind());
     }
@@ -128,9 +143,16 @@ fn kill_and_restart(t: &Target) {
         consistent(t, round);
     }
     eprintln!("{}: {kills} kills landed mid-run", t.kind());
-    assert!(kills >= KILLS / 2, "most kills must land while usher runs ({kills})");
+    assert!(
+        kills >= KILLS / 2,
+        "most kills must land while usher runs ({kills})"
+    );
     let out = start().wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     consistent(t, KILLS);
     assert_eq!(
         t.versions("_sqlx_migrations"),

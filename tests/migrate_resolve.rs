@@ -39,7 +39,10 @@ fn failed_no_transaction_migration_on_postgres_is_kept_as_sqlx_dirty() {
     servers::write_migrations(
         dir.path(),
         &[
-            ("1_a.sql", "CREATE TABLE a (x int);\nINSERT INTO a SELECT generate_series(1, 50);\n"),
+            (
+                "1_a.sql",
+                "CREATE TABLE a (x int);\nINSERT INTO a SELECT generate_series(1, 50);\n",
+            ),
             (
                 "2_index.sql",
                 "-- no-transaction\nCREATE INDEX CONCURRENTLY a_x ON a (x);\nCREATE INDEX CONCURRENTLY a_y ON a (y);\n",
@@ -75,7 +78,10 @@ fn failed_no_transaction_migration_on_postgres_is_kept_as_sqlx_dirty() {
     t.sql("DROP INDEX a_x");
     servers::write_migrations(
         dir.path(),
-        &[("2_index.sql", "-- no-transaction\nCREATE INDEX CONCURRENTLY a_x ON a (x);\n")],
+        &[(
+            "2_index.sql",
+            "-- no-transaction\nCREATE INDEX CONCURRENTLY a_x ON a (x);\n",
+        )],
     );
     resolve(&t, dir.path(), &["2", "--rolled-back"]).expect_code(0);
     start(&t, dir.path())
@@ -104,7 +110,10 @@ fn mariadb_ddl_failure_in_refinery_format_is_marked_and_resolved_as_applied() {
         dir.path(),
         &[
             ("V1__a.sql", "CREATE TABLE a (x INTEGER);\n"),
-            ("V2__half.sql", "CREATE TABLE half (x INTEGER);\nINSERT INTO nowhere VALUES (1);\n"),
+            (
+                "V2__half.sql",
+                "CREATE TABLE half (x INTEGER);\nINSERT INTO nowhere VALUES (1);\n",
+            ),
         ],
     );
     let r = start(&t, dir.path());
@@ -122,12 +131,18 @@ fn mariadb_ddl_failure_in_refinery_format_is_marked_and_resolved_as_applied() {
     r.expect_stderr_contains("usher resolve 2 --applied");
 
     // The part that committed is what the migration should be: keep it, record it.
-    servers::write_migrations(dir.path(), &[("V2__half.sql", "CREATE TABLE half (x INTEGER);\n")]);
+    servers::write_migrations(
+        dir.path(),
+        &[("V2__half.sql", "CREATE TABLE half (x INTEGER);\n")],
+    );
     resolve(&t, dir.path(), &["2", "--applied"])
         .expect_code(0)
         .expect_stderr_contains("now recorded as applied");
     assert_eq!(t.versions("refinery_schema_history"), [1, 2]);
-    assert_eq!(t.sql("SELECT count(*) FROM usher_unfinished_migrations"), "0");
+    assert_eq!(
+        t.sql("SELECT count(*) FROM usher_unfinished_migrations"),
+        "0"
+    );
     start(&t, dir.path())
         .expect_code(0)
         .expect_stderr_contains("up to date at version 2");
@@ -152,7 +167,10 @@ fn mariadb_dml_failure_leaves_nothing() {
         dir.path(),
         &[
             ("1_a.sql", "CREATE TABLE a (x INTEGER);\n"),
-            ("2_fill.sql", "INSERT INTO a VALUES (1);\nINSERT INTO nowhere VALUES (1);\n"),
+            (
+                "2_fill.sql",
+                "INSERT INTO a VALUES (1);\nINSERT INTO nowhere VALUES (1);\n",
+            ),
         ],
     );
     let r = start(&t, dir.path());

@@ -32,7 +32,10 @@ fn spawn(t: &Target, dir: &Path, extra: &[&str]) -> Child {
 fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
     let started = Instant::now();
     while !ok() {
-        assert!(started.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -44,7 +47,12 @@ fn stop(mut child: Child, signal: Signal) -> (Option<i32>, Duration, String) {
     let status = child.wait().unwrap();
     let took = sent.elapsed();
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     (status.code(), took, err)
 }
 
@@ -53,7 +61,10 @@ fn write_sleeper(dir: &Path, sleep: &str) {
         dir,
         &[
             ("1_table.sql", "CREATE TABLE a (x INTEGER);\n"),
-            ("2_slow.sql", &format!("INSERT INTO a (x) VALUES (1);\n{sleep};\n")),
+            (
+                "2_slow.sql",
+                &format!("INSERT INTO a (x) VALUES (1);\n{sleep};\n"),
+            ),
         ],
     );
 }
@@ -77,7 +88,10 @@ fn sigterm_during_a_postgres_migration() {
     let (code, took, err) = stop(child, Signal::SIGTERM);
     assert_eq!(code, Some(143), "{err}");
     assert!(took < Duration::from_secs(1), "took {took:?}\n{err}");
-    assert!(err.contains("stopped by SIGTERM during migration 2"), "{err}");
+    assert!(
+        err.contains("stopped by SIGTERM during migration 2"),
+        "{err}"
+    );
     assert!(err.contains("nothing was recorded"), "{err}");
     // Nothing recorded, the statement is gone, the lock is free at once.
     assert_eq!(t.versions("_sqlx_migrations"), [1]);
@@ -91,7 +105,11 @@ fn sigterm_during_a_postgres_migration() {
     // The next process gets the lock and applies the fixed file.
     write_sleeper(dir.path(), "SELECT pg_sleep(0)");
     let next = spawn(&t, dir.path(), &[]).wait_with_output().unwrap();
-    assert!(next.status.success(), "{}", String::from_utf8_lossy(&next.stderr));
+    assert!(
+        next.status.success(),
+        "{}",
+        String::from_utf8_lossy(&next.stderr)
+    );
     assert_eq!(t.versions("_sqlx_migrations"), [1, 2]);
 }
 
@@ -114,7 +132,11 @@ fn sigint_during_the_lock_wait_names_the_holder() {
     let mut buf = [0u8; 4096];
     let started = Instant::now();
     while !String::from_utf8_lossy(&err).contains("waiting for the migration lock") {
-        assert!(started.elapsed() < Duration::from_secs(20), "{}", String::from_utf8_lossy(&err));
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{}",
+            String::from_utf8_lossy(&err)
+        );
         let n = stderr.read(&mut buf).unwrap();
         assert!(n > 0, "{}", String::from_utf8_lossy(&err));
         err.extend_from_slice(&buf[..n]);
@@ -122,14 +144,20 @@ fn sigint_during_the_lock_wait_names_the_holder() {
     let host = nix::unistd::gethostname().unwrap();
     let text = String::from_utf8_lossy(&err).into_owned();
     assert!(
-        text.contains(&format!("held by usher@{} (backend pid", host.to_string_lossy())),
+        text.contains(&format!(
+            "held by usher@{} (backend pid",
+            host.to_string_lossy()
+        )),
         "{text}"
     );
     waiter.stderr = Some(stderr);
     let (code, took, rest) = stop(waiter, Signal::SIGINT);
     assert_eq!(code, Some(130), "{rest}");
     assert!(took < Duration::from_secs(1), "took {took:?}");
-    assert!(rest.contains("stopped by SIGINT during the wait for the migration lock"), "{rest}");
+    assert!(
+        rest.contains("stopped by SIGINT during the wait for the migration lock"),
+        "{rest}"
+    );
 
     let (code, took, _) = stop(holder, Signal::SIGTERM);
     assert_eq!(code, Some(143));
@@ -168,7 +196,9 @@ fn sigterm_during_a_sqlite_migration() {
     );
     let mut child = spawn(&t, dir.path(), &[]);
     // The first migration is committed before the slow one starts.
-    let Target::Sqlite(file, _) = &t else { unreachable!() };
+    let Target::Sqlite(file, _) = &t else {
+        unreachable!()
+    };
     wait_for("the first migration", || {
         t.versions("_sqlx_migrations") == [1] || child.try_wait().unwrap().is_some()
     });
@@ -200,5 +230,8 @@ fn sigterm_during_the_wait_for_the_database() {
     let (code, took, err) = stop(child, Signal::SIGTERM);
     assert_eq!(code, Some(143), "{err}");
     assert!(took < Duration::from_secs(1), "took {took:?}");
-    assert!(err.contains("stopped by SIGTERM during the wait for the database"), "{err}");
+    assert!(
+        err.contains("stopped by SIGTERM during the wait for the database"),
+        "{err}"
+    );
 }

@@ -55,9 +55,18 @@ fn sqlx_cli_then_usher_then_sqlx_cli() {
         servers::write_migrations(
             dir.path(),
             &[
-                ("20240101000000_create_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY, email VARCHAR(200));\n"),
-                ("20240102000000_add_name.up.sql", "ALTER TABLE users ADD COLUMN name VARCHAR(100);\n"),
-                ("20240102000000_add_name.down.sql", "ALTER TABLE users DROP COLUMN name;\n"),
+                (
+                    "20240101000000_create_users.sql",
+                    "CREATE TABLE users (id INTEGER PRIMARY KEY, email VARCHAR(200));\n",
+                ),
+                (
+                    "20240102000000_add_name.up.sql",
+                    "ALTER TABLE users ADD COLUMN name VARCHAR(100);\n",
+                ),
+                (
+                    "20240102000000_add_name.down.sql",
+                    "ALTER TABLE users DROP COLUMN name;\n",
+                ),
             ],
         );
         sqlx(&cli, &t, dir.path(), "run").expect_code(0);
@@ -65,8 +74,14 @@ fn sqlx_cli_then_usher_then_sqlx_cli() {
         servers::write_migrations(
             dir.path(),
             &[
-                ("20240103000000_create_posts.sql", "CREATE TABLE posts (id INTEGER PRIMARY KEY, title VARCHAR(200));\n"),
-                ("20240104000000_seed_posts.sql", "INSERT INTO posts (id, title) VALUES (1, 'hello');\r\n"),
+                (
+                    "20240103000000_create_posts.sql",
+                    "CREATE TABLE posts (id INTEGER PRIMARY KEY, title VARCHAR(200));\n",
+                ),
+                (
+                    "20240104000000_seed_posts.sql",
+                    "INSERT INTO posts (id, title) VALUES (1, 'hello');\r\n",
+                ),
             ],
         );
         usher_migrate(&t, dir.path())
@@ -83,13 +98,23 @@ fn sqlx_cli_then_usher_then_sqlx_cli() {
             t.kind(),
             info.describe()
         );
-        assert!(!out.contains("different checksum") && !out.contains("pending"), "{}", info.describe());
+        assert!(
+            !out.contains("different checksum") && !out.contains("pending"),
+            "{}",
+            info.describe()
+        );
         let again = sqlx(&cli, &t, dir.path(), "run");
         again.expect_code(0);
         assert!(!again.stdout().contains("Applied"), "{}", again.describe());
 
         // Hand back and forth once more.
-        servers::write_migrations(dir.path(), &[("20240105000000_more.sql", "CREATE TABLE more (x INTEGER);\n")]);
+        servers::write_migrations(
+            dir.path(),
+            &[(
+                "20240105000000_more.sql",
+                "CREATE TABLE more (x INTEGER);\n",
+            )],
+        );
         sqlx(&cli, &t, dir.path(), "run")
             .expect_code(0)
             .expect_stdout_contains("Applied 20240105000000/migrate more");
@@ -111,19 +136,36 @@ fn refinery_cli_then_usher_then_refinery_cli() {
         servers::write_migrations(
             dir.path(),
             &[
-                ("V1__create_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY, email VARCHAR(200));\n"),
-                ("V2__add_name.sql", "ALTER TABLE users ADD COLUMN name VARCHAR(100);\n"),
+                (
+                    "V1__create_users.sql",
+                    "CREATE TABLE users (id INTEGER PRIMARY KEY, email VARCHAR(200));\n",
+                ),
+                (
+                    "V2__add_name.sql",
+                    "ALTER TABLE users ADD COLUMN name VARCHAR(100);\n",
+                ),
             ],
         );
         refinery(&cli, &t, dir.path()).expect_code(0);
-        assert_eq!(t.versions("refinery_schema_history"), [1, 2], "{}", t.kind());
+        assert_eq!(
+            t.versions("refinery_schema_history"),
+            [1, 2],
+            "{}",
+            t.kind()
+        );
 
         std::fs::create_dir_all(dir.join("later")).unwrap();
         servers::write_migrations(
             dir.path(),
             &[
-                ("V3__create_posts.sql", "CREATE TABLE posts (id INTEGER PRIMARY KEY, title VARCHAR(200));\n"),
-                ("later/V4__seed_posts.sql", "INSERT INTO posts (id, title) VALUES (1, 'h\u{e9}llo');\r\n"),
+                (
+                    "V3__create_posts.sql",
+                    "CREATE TABLE posts (id INTEGER PRIMARY KEY, title VARCHAR(200));\n",
+                ),
+                (
+                    "later/V4__seed_posts.sql",
+                    "INSERT INTO posts (id, title) VALUES (1, 'h\u{e9}llo');\r\n",
+                ),
             ],
         );
         usher_migrate(&t, dir.path())
@@ -137,7 +179,10 @@ fn refinery_cli_then_usher_then_refinery_cli() {
         check.expect_code(0);
         assert_eq!(t.versions("refinery_schema_history"), [1, 2, 3, 4]);
 
-        servers::write_migrations(dir.path(), &[("V5__more.sql", "CREATE TABLE more (x INTEGER);\n")]);
+        servers::write_migrations(
+            dir.path(),
+            &[("V5__more.sql", "CREATE TABLE more (x INTEGER);\n")],
+        );
         refinery(&cli, &t, dir.path()).expect_code(0);
         assert_eq!(t.versions("refinery_schema_history"), [1, 2, 3, 4, 5]);
         usher_migrate(&t, dir.path())
@@ -160,11 +205,17 @@ fn sqlx_dirty_migration_is_refused_and_resolved() {
     // DDL commits at once on MariaDB: sqlx leaves its success = false row behind.
     servers::write_migrations(
         dir.path(),
-        &[("1_half.sql", "CREATE TABLE half (x INTEGER);\nINSERT INTO nowhere VALUES (1);\n")],
+        &[(
+            "1_half.sql",
+            "CREATE TABLE half (x INTEGER);\nINSERT INTO nowhere VALUES (1);\n",
+        )],
     );
     let r = sqlx(&cli, &t, dir.path(), "run");
     assert_ne!(r.code(), Some(0), "{}", r.describe());
-    assert_eq!(t.sql("SELECT success FROM _sqlx_migrations WHERE version = 1"), "0");
+    assert_eq!(
+        t.sql("SELECT success FROM _sqlx_migrations WHERE version = 1"),
+        "0"
+    );
 
     let r = usher_migrate(&t, dir.path());
     servers::expect_failure(&r, 68);
@@ -174,7 +225,10 @@ fn sqlx_dirty_migration_is_refused_and_resolved() {
 
     // Undo by hand, fix the file, tell usher, run again.
     t.sql("DROP TABLE half");
-    servers::write_migrations(dir.path(), &[("1_half.sql", "CREATE TABLE half (x INTEGER);\n")]);
+    servers::write_migrations(
+        dir.path(),
+        &[("1_half.sql", "CREATE TABLE half (x INTEGER);\n")],
+    );
     run(usher()
         .env("DATABASE_URL", t.url())
         .args(["resolve", "1", "--rolled-back"]))

@@ -43,14 +43,20 @@ fn database_down_at_start_then_started() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("app-started"));
-    assert!(err.contains("waiting for PostgreSQL at postgres://postgres:****@127.0.0.1"), "{err}");
+    assert!(
+        err.contains("waiting for PostgreSQL at postgres://postgres:****@127.0.0.1"),
+        "{err}"
+    );
     assert!(err.contains("PostgreSQL is ready after"), "{err}");
     // About 15 retries happened; the log has one line per reason (maybe two, if the server
     // was caught starting up), not one per retry.
     let waits = err.matches("waiting for PostgreSQL").count();
     assert!((1..=3).contains(&waits), "{waits} wait lines:\n{err}");
     assert!(!err.contains(PASSWORD), "{err}");
-    assert_eq!(pg.psql("postgres", "SELECT count(*) FROM _sqlx_migrations"), "1");
+    assert_eq!(
+        pg.psql("postgres", "SELECT count(*) FROM _sqlx_migrations"),
+        "1"
+    );
 }
 
 #[test]
@@ -60,7 +66,10 @@ fn unreachable_until_the_deadline() {
     let r = run(usher()
         .env(
             "DATABASE_URL",
-            format!("postgres://app:{PASSWORD}@127.0.0.1:{}/app", servers::free_port()),
+            format!(
+                "postgres://app:{PASSWORD}@127.0.0.1:{}/app",
+                servers::free_port()
+            ),
         )
         .args(["--wait-timeout", "1500ms", "--migrations"])
         .arg(dir.path())
@@ -70,7 +79,12 @@ fn unreachable_until_the_deadline() {
     r.expect_stderr_contains("was not ready within --wait-timeout")
         .expect_stderr_contains("Connection refused");
     assert!(took < Duration::from_secs(3), "took {took:?}");
-    assert_eq!(r.stderr().matches("waiting for PostgreSQL").count(), 1, "{}", r.describe());
+    assert_eq!(
+        r.stderr().matches("waiting for PostgreSQL").count(),
+        1,
+        "{}",
+        r.describe()
+    );
 }
 
 #[test]
@@ -79,7 +93,10 @@ fn wrong_password_fails_at_once() {
         return;
     };
     let dir = dir_with_one_migration();
-    let url = format!("postgres://postgres:not-{PASSWORD}@127.0.0.1:{}/postgres", pg.port);
+    let url = format!(
+        "postgres://postgres:not-{PASSWORD}@127.0.0.1:{}/postgres",
+        pg.port
+    );
     let started = Instant::now();
     let r = run(usher()
         .env("DATABASE_URL", url)

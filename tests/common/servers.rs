@@ -71,7 +71,10 @@ fn watchdog(pid: u32, signal: &str, dir: &Path) {
 fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
     let started = Instant::now();
     while !ready() {
-        assert!(started.elapsed() < timeout, "{what} did not start within {timeout:?}");
+        assert!(
+            started.elapsed() < timeout,
+            "{what} did not start within {timeout:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -252,7 +255,14 @@ impl Postgres {
         let out = Command::new("psql")
             .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
             .arg(&self.dir)
-            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", database])
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+            ])
             .args(["-c", sql])
             .output()
             .expect("run psql");
@@ -281,6 +291,8 @@ impl Drop for Postgres {
 pub struct MariaDb {
     pub port: u16,
     dir: PathBuf,
+    /// Kept, never waited for: the watchdog stops it when the tests are done.
+    _server: Child,
 }
 
 fn mariadbd() -> Option<PathBuf> {
@@ -358,7 +370,11 @@ impl MariaDb {
             .spawn()
             .expect("start mariadbd");
         watchdog(child.id(), "TERM", &dir);
-        let server = MariaDb { port, dir };
+        let server = MariaDb {
+            port,
+            dir,
+            _server: child,
+        };
         wait_until("MariaDB", Duration::from_secs(60), || {
             server.root_sql("", "SELECT 1").is_ok()
         });
@@ -495,10 +511,14 @@ impl Target {
 
     /// Every kind available here (missing servers are skipped, or fail under CI).
     pub fn all(tag: &str) -> Vec<Target> {
-        [Target::postgres(tag), Target::mariadb(tag), Target::sqlite(tag)]
-            .into_iter()
-            .flatten()
-            .collect()
+        [
+            Target::postgres(tag),
+            Target::mariadb(tag),
+            Target::sqlite(tag),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     pub fn kind(&self) -> &'static str {
@@ -530,11 +550,15 @@ impl Target {
     /// Whether a table exists.
     pub fn has_table(&self, table: &str) -> bool {
         let q = match self {
-            Target::Postgres(..) => format!("SELECT count(*) FROM pg_tables WHERE tablename = '{table}'"),
+            Target::Postgres(..) => {
+                format!("SELECT count(*) FROM pg_tables WHERE tablename = '{table}'")
+            }
             Target::MariaDb(..) => format!(
                 "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = '{table}'"
             ),
-            Target::Sqlite(..) => format!("SELECT count(*) FROM sqlite_master WHERE name = '{table}'"),
+            Target::Sqlite(..) => {
+                format!("SELECT count(*) FROM sqlite_master WHERE name = '{table}'")
+            }
         };
         self.sql(&q) != "0"
     }

@@ -143,7 +143,11 @@ fn bad_files_are_named_and_nothing_is_recorded() {
         return;
     };
     // (what, files, expected message)
-    type Case = (&'static str, Vec<(&'static str, &'static [u8])>, &'static str);
+    type Case = (
+        &'static str,
+        Vec<(&'static str, &'static [u8])>,
+        &'static str,
+    );
     let cases: Vec<Case> = vec![
         (
             "duplicate version",

@@ -284,3 +284,125 @@ mod tests {
         assert_eq!(Value::Null.as_text(), None);
     }
 }
+
+/// A boxed future, for the object-safe `Db`.
+pub type Fut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
+
+/// `Database` behind a pointer, which is what the engine uses: the procedure is compiled once
+/// rather than once per database (the binary-size budget); one allocation per call costs
+/// nothing next to a round trip. Implemented for every `Database` below.
+pub trait Db {
+    fn dialect(&self) -> &'static Dialect;
+    fn canceller(&self) -> Box<dyn DynCanceller>;
+    fn database_name(&mut self) -> Fut<'_, Result<String, DbError>>;
+    fn try_lock(&mut self, key: i64) -> Fut<'_, Result<bool, DbError>>;
+    fn lock_holder(&mut self, key: i64) -> Fut<'_, Option<String>>;
+    fn unlock(&mut self, key: i64) -> Fut<'_, Result<(), DbError>>;
+    fn existing_tables<'a>(
+        &'a mut self,
+        tables: &'a [&'a str],
+    ) -> Fut<'a, Result<Vec<String>, DbError>>;
+    fn execute<'a>(&'a mut self, stmt: &'a Stmt) -> Fut<'a, Result<u64, DbError>>;
+    fn query<'a>(&'a mut self, stmt: &'a Stmt) -> Fut<'a, Result<Vec<Vec<Value>>, DbError>>;
+    fn run_script<'a>(&'a mut self, sql: &'a str) -> Fut<'a, Result<(), DbError>>;
+    fn begin(&mut self) -> Fut<'_, Result<(), DbError>>;
+    fn commit(&mut self) -> Fut<'_, Result<(), DbError>>;
+    fn rollback(&mut self) -> Fut<'_, Result<(), DbError>>;
+    fn close(self: Box<Self>) -> Fut<'static, ()>;
+}
+
+pub trait DynCanceller {
+    fn cancel(&self, timeout: Duration) -> Fut<'_, ()>;
+}
+
+impl<C: Canceller> DynCanceller for C {
+    fn cancel(&self, timeout: Duration) -> Fut<'_, ()> {
+        Box::pin(Canceller::cancel(self, timeout))
+    }
+}
+
+impl<D: Database + 'static> Db for D
+where
+    D::Canceller: 'static,
+{
+    fn dialect(&self) -> &'static Dialect {
+        D::DIALECT
+    }
+    fn canceller(&self) -> Box<dyn DynCanceller> {
+        Box::new(Database::canceller(self))
+    }
+    fn database_name(&mut self) -> Fut<'_, Result<String, DbError>> {
+        Box::pin(Database::database_name(self))
+    }
+    fn try_lock(&mut self, key: i64) -> Fut<'_, Result<bool, DbError>> {
+        Box::pin(Database::try_lock(self, key))
+    }
+    fn lock_holder(&mut self, key: i64) -> Fut<'_, Option<String>> {
+        Box::pin(Database::lock_holder(self, key))
+    }
+    fn unlock(&mut self, key: i64) -> Fut<'_, Result<(), DbError>> {
+        Box::pin(Database::unlock(self, key))
+    }
+    fn existing_tables<'a>(
+        &'a mut self,
+        tables: &'a [&'a str],
+    ) -> Fut<'a, Result<Vec<String>, DbError>> {
+        Box::pin(Database::existing_tables(self, tables))
+    }
+    fn execute<'a>(&'a mut self, stmt: &'a Stmt) -> Fut<'a, Result<u64, DbError>> {
+        Box::pin(Database::execute(self, stmt))
+    }
+    fn query<'a>(&'a mut self, stmt: &'a Stmt) -> Fut<'a, Result<Vec<Vec<Value>>, DbError>> {
+        Box::pin(Database::query(self, stmt))
+    }
+    fn run_script<'a>(&'a mut self, sql: &'a str) -> Fut<'a, Result<(), DbError>> {
+        Box::pin(Database::run_script(self, sql))
+    }
+    fn begin(&mut self) -> Fut<'_, Result<(), DbError>> {
+        Box::pin(Database::begin(self))
+    }
+    fn commit(&mut self) -> Fut<'_, Result<(), DbError>> {
+        Box::pin(Database::commit(self))
+    }
+    fn rollback(&mut self) -> Fut<'_, Result<(), DbError>> {
+        Box::pin(Database::rollback(self))
+    }
+    fn close(self: Box<Self>) -> Fut<'static, ()> {
+        Box::pin(Database::close(*self))
+    }
+}
+
+/// A registered database: its name and how to connect to it.
+#[derive(Clone, Copy)]
+pub struct Backend {
+    pub name: &'static str,
+    pub connect:
+        for<'a> fn(&'a str, &'a str, Duration) -> Fut<'a, Result<Box<dyn Db>, ConnectError>>,
+}
+
+impl Backend {
+    pub fn of<D: Database + 'static>() -> Backend
+    where
+        D::Canceller: 'static,
+    {
+        Backend {
+            name: D::DIALECT.name,
+            connect: connect::<D>,
+        }
+    }
+}
+
+fn connect<'a, D: Database + 'static>(
+    url: &'a str,
+    application_name: &'a str,
+    timeout: Duration,
+) -> Fut<'a, Result<Box<dyn Db>, ConnectError>>
+where
+    D::Canceller: 'static,
+{
+    Box::pin(async move {
+        D::connect(url, application_name, timeout)
+            .await
+            .map(|d| Box::new(d) as Box<dyn Db>)
+    })
+}

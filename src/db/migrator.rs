@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
-use super::database::{Canceller, ConnectError, Database, DbError, Stmt};
+use super::database::{Backend, ConnectError, Db, DbError, DynCanceller, Stmt};
 use super::format::{self, AppliedRow, HistoryFormat};
 use super::plan::{self, Policy, State};
 use super::source::{self, Migration, SqlFile};
@@ -35,6 +35,8 @@ pub struct Context<'a> {
     pub stop: &'a Stop<'a>,
     /// `usher@<hostname>`, so that waiting replicas can name the lock holder.
     pub application_name: String,
+    /// The database named by the URL's scheme.
+    pub backend: Backend,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,9 +56,9 @@ pub enum Action {
 }
 
 /// Runs `action`; returns the exit code.
-pub async fn run<D: Database>(cx: &Context<'_>, action: Action) -> Result<i32> {
-    let mut db = connect_waiting::<D>(cx).await?;
-    let result = session(&mut db, cx, action).await;
+pub async fn run(cx: &Context<'_>, action: Action) -> Result<i32> {
+    let mut db = connect_waiting(cx).await?;
+    let result = session(&mut *db, cx, action).await;
     // After an interruption the connection may be mid-statement: never wait long on it; the
     // server releases session locks when the socket closes.
     let _ = tokio::time::timeout(Duration::from_millis(300), db.close()).await;
@@ -66,7 +68,8 @@ pub async fn run<D: Database>(cx: &Context<'_>, action: Action) -> Result<i32> {
 /// `usher health db`: one connection, `SELECT 1`, and with `no_pending` no pending or
 /// unfinished migration. The error is one short, redacted line.
 #[allow(dead_code)] // through db::health
-pub async fn health<D: Database>(
+pub async fn health(
+    backend: Backend,
     url: &str,
     settings: &MigrateSettings,
     files: &[SqlFile],
@@ -74,7 +77,7 @@ pub async fn health<D: Database>(
     timeout: Duration,
     application_name: &str,
 ) -> std::result::Result<(), String> {
-    let mut db = match D::connect(url, application_name, timeout).await {
+    let mut db = match (backend.connect)(url, application_name, timeout).await {
         Ok(db) => db,
         Err(ConnectError::Retry(e) | ConnectError::Refused(e) | ConnectError::BadUrl(e)) => {
             return Err(e);
@@ -97,7 +100,7 @@ pub async fn health<D: Database>(
             return Ok(());
         };
         let migrations = source::load(files, format).map_err(|e| e.message)?;
-        let history = read_history(&mut db, format, &tables)
+        let history = read_history(&mut *db, format, &tables)
             .await
             .map_err(|e| e.message)?;
         let entries = plan::status(&migrations, &history, format);
@@ -123,7 +126,7 @@ pub async fn health<D: Database>(
 /// Connects, retrying with backoff while the server is unreachable, unresolvable or starting
 /// up, until the deadline. Logs one line when the wait starts, one when the reason changes
 /// and one every 10 s — not one per retry.
-async fn connect_waiting<D: Database>(cx: &Context<'_>) -> Result<D> {
+async fn connect_waiting(cx: &Context<'_>) -> Result<Box<dyn Db>> {
     let started = Instant::now();
     let shown = redact(cx.url);
     let mut delay = Duration::from_millis(50);
@@ -138,7 +141,7 @@ async fn connect_waiting<D: Database>(cx: &Context<'_>) -> Result<D> {
             .min(remaining)
             .max(Duration::from_millis(100));
         let attempt = tokio::select! {
-            r = D::connect(cx.url, &cx.application_name, attempt_timeout) => r,
+            r = (cx.backend.connect)(cx.url, &cx.application_name, attempt_timeout) => r,
             signal = cx.stop.signal() => {
                 return Err(Error::interrupted(signal, "the wait for the database"));
             }
@@ -151,7 +154,7 @@ async fn connect_waiting<D: Database>(cx: &Context<'_>) -> Result<D> {
                         step = "migrate",
                         duration_ms = started.elapsed().as_millis() as u64,
                         "{} is ready after {attempts} attempts",
-                        D::DIALECT.name
+                        cx.backend.name
                     );
                 }
                 return Ok(db);
@@ -159,7 +162,7 @@ async fn connect_waiting<D: Database>(cx: &Context<'_>) -> Result<D> {
             Err(ConnectError::Refused(e)) => {
                 return Err(Error::new(
                     Kind::DatabaseRefused,
-                    format!("{} at {shown} refused the connection: {e}", D::DIALECT.name),
+                    format!("{} at {shown} refused the connection: {e}", cx.backend.name),
                 ));
             }
             Err(ConnectError::BadUrl(e)) => {
@@ -177,8 +180,7 @@ async fn connect_waiting<D: Database>(cx: &Context<'_>) -> Result<D> {
                     "{} at {shown} was not ready within --wait-timeout ({:.0?}, {attempts} \
                      attempts): {reason}; check that it runs and is reachable from here, or \
                      raise --wait-timeout (USHER_WAIT_TIMEOUT)",
-                    D::DIALECT.name,
-                    cx.wait.timeout
+                    cx.backend.name, cx.wait.timeout
                 ),
             ));
         }
@@ -186,8 +188,7 @@ async fn connect_waiting<D: Database>(cx: &Context<'_>) -> Result<D> {
         if reason != last_reason || due {
             info!(
                 step = "migrate",
-                "waiting for {} at {shown}: {reason}",
-                D::DIALECT.name
+                "waiting for {} at {shown}: {reason}", cx.backend.name
             );
             last_reason = reason;
             last_log = Some(Instant::now());
@@ -204,7 +205,7 @@ fn known_tables() -> Vec<&'static str> {
     t
 }
 
-async fn session<D: Database>(db: &mut D, cx: &Context<'_>, action: Action) -> Result<i32> {
+async fn session(db: &mut dyn Db, cx: &Context<'_>, action: Action) -> Result<i32> {
     let tables = db
         .existing_tables(&known_tables())
         .await
@@ -246,8 +247,8 @@ fn nothing_to_do(cx: &Context<'_>, action: Action) -> Result<i32> {
     }
 }
 
-async fn read_history<D: Database>(
-    db: &mut D,
+async fn read_history(
+    db: &mut dyn Db,
     format: &dyn HistoryFormat,
     tables: &[String],
 ) -> Result<Vec<AppliedRow>> {
@@ -255,7 +256,7 @@ async fn read_history<D: Database>(
     let mut history = Vec::new();
     if has(format.table()) {
         let rows = db
-            .query(&format.select_rows(D::DIALECT))
+            .query(&format.select_rows(db.dialect()))
             .await
             .map_err(|e| db_error(&format!("cannot read {}", format.table()), e))?;
         history = format.decode_rows(rows).map_err(|e| {
@@ -267,7 +268,7 @@ async fn read_history<D: Database>(
     }
     if has(unfinished::TABLE) {
         let rows = db
-            .query(&unfinished::select(D::DIALECT, format.table()))
+            .query(&unfinished::select(db.dialect(), format.table()))
             .await
             .map_err(|e| db_error(&format!("cannot read {}", unfinished::TABLE), e))?;
         for marker in unfinished::decode(rows) {
@@ -291,8 +292,8 @@ fn db_error(what: &str, e: DbError) -> Error {
 }
 
 /// One connection's work on one history.
-struct Session<'s, D: Database> {
-    db: &'s mut D,
+struct Session<'s> {
+    db: &'s mut dyn Db,
     cx: &'s Context<'s>,
     format: &'static dyn HistoryFormat,
     migrations: Vec<Migration>,
@@ -327,7 +328,7 @@ enum Guarded<T> {
 /// moment to return (so the connection is usable for the rollback).
 async fn guarded<T>(
     work: impl Future<Output = T>,
-    canceller: &impl Canceller,
+    canceller: &dyn DynCanceller,
     stop: &Stop<'_>,
 ) -> Guarded<T> {
     let mut work = std::pin::pin!(work);
@@ -342,7 +343,7 @@ async fn guarded<T>(
     }
 }
 
-impl<D: Database> Session<'_, D> {
+impl Session<'_> {
     fn has(&self, table: &str) -> bool {
         self.tables.iter().any(|t| t.eq_ignore_ascii_case(table))
     }
@@ -568,7 +569,7 @@ impl<D: Database> Session<'_, D> {
         if self.has(self.format.table()) {
             return Ok(());
         }
-        let ddl = self.format.create_table(D::DIALECT);
+        let ddl = self.format.create_table(self.db.dialect());
         self.db
             .execute(&Stmt::new(ddl, vec![]))
             .await
@@ -600,7 +601,7 @@ impl<D: Database> Session<'_, D> {
     ///   script one statement at a time, as PostgreSQL runs a multi-statement query in one
     ///   implicit transaction), then the row is completed in its own transaction.
     async fn apply(&mut self, m: &Migration) -> Result<Duration> {
-        let d = D::DIALECT;
+        let d = self.db.dialect();
         let format = self.format;
         let text = m.executable_sql();
         let statements = sql::statements(text, d.lexing);
@@ -668,7 +669,7 @@ impl<D: Database> Session<'_, D> {
             db.commit().await?;
             Ok::<Duration, Failure>(took)
         };
-        let outcome = guarded(work, &canceller, self.cx.stop).await;
+        let outcome = guarded(work, &*canceller, self.cx.stop).await;
         let what = format!("migration {} ({})", m.version, m.file);
         match outcome {
             Guarded::Done(Ok(took)) => Ok(took),
@@ -759,7 +760,7 @@ impl<D: Database> Session<'_, D> {
                 "part of it may have been committed ({}), so it is recorded as unfinished: check \
                  the schema, then run `usher resolve {v} --applied` or undo it and run `usher \
                  resolve {v} --rolled-back`",
-                if m.no_transaction || !D::DIALECT.ddl_commits {
+                if m.no_transaction || !self.db.dialect().ddl_commits {
                     "it ran outside a transaction"
                 } else {
                     "MySQL commits DDL at once"
@@ -853,7 +854,7 @@ impl<D: Database> Session<'_, D> {
     }
 
     async fn resolve_locked(&mut self, version: i64, mark: ResolveMark) -> Result<()> {
-        let d = D::DIALECT;
+        let d = self.db.dialect();
         let format = self.format;
         self.refresh_tables().await?;
         let history = self.history().await?;

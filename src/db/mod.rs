@@ -4,7 +4,7 @@
 //! Split as sqlx splits its migrator: `source` (files → migrations), `plan` (the rules, one
 //! pure function), `migrator` (the procedure), `database` (what a database must provide; one
 //! file each: `postgres`, `mysql`, `sqlite`) and `format` (what a history format must provide;
-//! one file each: `refinery`, `sqlx_format`). Databases are registered in `with_database!`
+//! one file each: `refinery`, `sqlx_format`). Databases are registered in `backend()`
 //! below, formats in `format::FORMATS`.
 
 // `DbError` carries the server's code, message, detail, hint and position; it travels only on
@@ -38,32 +38,22 @@ use crate::config::{Command, Config, Mode};
 use crate::exit::{Error, Kind, Result};
 use crate::redact::redact;
 use crate::signals::Startup;
+use database::Backend;
 use migrator::{Action, Context};
 use source::SqlFile;
 
 /// The registration of databases: URL scheme → implementation of `database::Database`.
-/// `$D` names the implementation inside `$body`. Add a database with one line here.
-macro_rules! with_database {
-    ($scheme:expr, $D:ident => $body:expr, else $unknown:expr) => {
-        match $scheme {
-            #[cfg(feature = "postgres")]
-            "postgres" | "postgresql" => {
-                type $D = postgres::Postgres;
-                $body
-            }
-            #[cfg(feature = "mysql")]
-            "mysql" | "mariadb" => {
-                type $D = mysql::MySql;
-                $body
-            }
-            #[cfg(feature = "sqlite")]
-            "sqlite" => {
-                type $D = sqlite::Sqlite;
-                $body
-            }
-            _ => $unknown,
-        }
-    };
+/// Add a database with one line here.
+fn backend(scheme: &str) -> Option<Backend> {
+    Some(match scheme {
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => Backend::of::<postgres::Postgres>(),
+        #[cfg(feature = "mysql")]
+        "mysql" | "mariadb" => Backend::of::<mysql::MySql>(),
+        #[cfg(feature = "sqlite")]
+        "sqlite" => Backend::of::<sqlite::Sqlite>(),
+        _ => return None,
+    })
 }
 
 /// The URL schemes this build supports, for messages.
@@ -171,9 +161,12 @@ pub fn health(
     let name = application_name("usher-health");
     let scheme = scheme(url);
     let probe = async {
-        with_database!(scheme.as_str(), D => {
-            migrator::health::<D>(url, &config.migrate, &files, no_pending, timeout, &name).await
-        }, else Err(unsupported(&scheme).message))
+        match backend(&scheme) {
+            Some(b) => {
+                migrator::health(b, url, &config.migrate, &files, no_pending, timeout, &name).await
+            }
+            None => Err(unsupported(&scheme).message),
+        }
     };
     runtime
         .block_on(async {
@@ -195,6 +188,7 @@ fn run(
     let scheme = scheme(url);
     let runtime = runtime()?;
     // The runtime is dropped before returning: nothing of it survives into the app.
+    let backend = backend(&scheme).ok_or_else(|| unsupported(&scheme))?;
     runtime.block_on(async {
         let stop = stop::Stop::new(startup)?;
         let cx = Context {
@@ -205,10 +199,9 @@ fn run(
             files,
             stop: &stop,
             application_name: application_name("usher"),
+            backend,
         };
-        with_database!(scheme.as_str(), D => {
-            migrator::run::<D>(&cx, action).await
-        }, else Err(unsupported(&scheme)))
+        migrator::run(&cx, action).await
     })
 }
 

@@ -28,11 +28,11 @@ pub struct MySqlCanceller {
 impl Canceller for MySqlCanceller {
     async fn cancel(&self, timeout: Duration) {
         let _ = tokio::time::timeout(timeout, async {
-            let mut c = MySqlConnection::connect_with(&self.options).await?;
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("KILL QUERY {}", self.id)))
-                .execute(&mut c)
-                .await?;
-            c.close().await
+            let mut c = MySqlConnection::connect_with(&self.options)
+                .await
+                .map_err(error)?;
+            driver::run_script(&mut c, &format!("KILL QUERY {}", self.id), error).await?;
+            c.close().await.map_err(error)
         })
         .await;
     }
@@ -47,7 +47,13 @@ impl RowsAffected for sqlx::mysql::MySqlQueryResult {
 impl DecodeValues for MySqlRow {
     fn values(&self) -> Result<Vec<Value>, DbError> {
         (0..self.len())
-            .map(|i| driver::decode_column(self, i))
+            .map(|i| {
+                // CONNECTION_ID() and IS_USED_LOCK() are BIGINT UNSIGNED.
+                match self.try_get::<Option<u64>, _>(i) {
+                    Ok(v) => Ok(v.map_or(Value::Null, |v| Value::Int(v as i64))),
+                    Err(_) => driver::decode_column(self, i),
+                }
+            })
             .collect()
     }
 }
@@ -141,29 +147,30 @@ impl Database for MySql {
         let options = MySqlConnectOptions::from_str(&url)
             .map_err(|e| ConnectError::BadUrl(redact(&e.to_string())))?
             .disable_statement_logging();
-        let connecting = async {
-            let mut conn = MySqlConnection::connect_with(&options).await?;
-            let row = sqlx::query("SELECT CONNECTION_ID(), DATABASE()")
-                .fetch_one(&mut conn)
-                .await?;
-            Ok::<_, sqlx::Error>((
-                conn,
-                row.try_get::<u64, _>(0)?,
-                row.try_get::<Option<String>, _>(1)?,
-            ))
+        let conn =
+            match tokio::time::timeout(timeout, MySqlConnection::connect_with(&options)).await {
+                Err(_) => {
+                    return Err(ConnectError::Retry(format!(
+                        "no answer within {timeout:.1?} (--wait-attempt-timeout)"
+                    )));
+                }
+                Ok(Err(e)) => return Err(classify(e, &options)),
+                Ok(Ok(conn)) => conn,
+            };
+        let mut db = MySql {
+            conn,
+            options,
+            id: 0,
+            database: None,
         };
-        match tokio::time::timeout(timeout, connecting).await {
-            Err(_) => Err(ConnectError::Retry(format!(
-                "no answer within {timeout:.1?} (--wait-attempt-timeout)"
-            ))),
-            Ok(Err(e)) => Err(classify(e, &options)),
-            Ok(Ok((conn, id, database))) => Ok(MySql {
-                conn,
-                options,
-                id,
-                database,
-            }),
-        }
+        let who = Stmt::new("SELECT CONNECTION_ID(), DATABASE()", vec![]);
+        let rows = Database::query(&mut db, &who)
+            .await
+            .map_err(|e| ConnectError::Retry(e.to_string()))?;
+        let first = rows.first().map(Vec::as_slice).unwrap_or_default();
+        db.id = first.first().and_then(Value::as_i64).unwrap_or_default() as u64;
+        db.database = first.get(1).and_then(Value::as_text);
+        Ok(db)
     }
 
     fn canceller(&self) -> MySqlCanceller {
@@ -180,48 +187,44 @@ impl Database for MySql {
     }
 
     async fn try_lock(&mut self, key: i64) -> Result<bool, DbError> {
-        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 0)")
-            .bind(format!("{key:x}"))
-            .fetch_one(&mut self.conn)
-            .await
-            .map_err(error)?;
-        Ok(got == Some(1))
+        let get = Stmt::new(
+            "SELECT GET_LOCK(?, 0)",
+            vec![Value::Text(format!("{key:x}"))],
+        );
+        let rows = Database::query(self, &get).await?;
+        Ok(rows.first().and_then(|r| r.first()).and_then(Value::as_i64) == Some(1))
     }
 
     async fn lock_holder(&mut self, key: i64) -> Option<String> {
-        let id: Option<u64> = sqlx::query_scalar("SELECT IS_USED_LOCK(?)")
-            .bind(format!("{key:x}"))
-            .fetch_one(&mut self.conn)
-            .await
-            .ok()?;
-        let id = id?;
-        let row = sqlx::query(
+        let used = Stmt::new(
+            "SELECT IS_USED_LOCK(?)",
+            vec![Value::Text(format!("{key:x}"))],
+        );
+        let rows = Database::query(self, &used).await.ok()?;
+        let id = rows.first()?.first()?.as_i64()?;
+        let who = Stmt::new(
             "SELECT CAST(USER AS CHAR), CAST(HOST AS CHAR), CAST(TIME AS SIGNED) \
              FROM information_schema.PROCESSLIST WHERE ID = ?",
-        )
-        .bind(id)
-        .fetch_optional(&mut self.conn)
-        .await
-        .ok()
-        .flatten();
-        Some(match row {
+            vec![Value::Int(id)],
+        );
+        let rows = Database::query(self, &who).await.unwrap_or_default();
+        Some(match rows.first() {
             Some(r) => format!(
                 "connection {id} ({}@{}, {} s in its current state)",
-                r.try_get::<String, _>(0).unwrap_or_default(),
-                r.try_get::<String, _>(1).unwrap_or_default(),
-                r.try_get::<i64, _>(2).unwrap_or_default()
+                r.first().and_then(Value::as_text).unwrap_or_default(),
+                r.get(1).and_then(Value::as_text).unwrap_or_default(),
+                r.get(2).and_then(Value::as_i64).unwrap_or_default()
             ),
             None => format!("connection {id}"),
         })
     }
 
     async fn unlock(&mut self, key: i64) -> Result<(), DbError> {
-        sqlx::query("SELECT RELEASE_LOCK(?)")
-            .bind(format!("{key:x}"))
-            .execute(&mut self.conn)
-            .await
-            .map(drop)
-            .map_err(error)
+        let release = Stmt::new(
+            "SELECT RELEASE_LOCK(?)",
+            vec![Value::Text(format!("{key:x}"))],
+        );
+        Database::query(self, &release).await.map(drop)
     }
 
     async fn existing_tables(&mut self, tables: &[&str]) -> Result<Vec<String>, DbError> {
@@ -234,10 +237,11 @@ impl Database for MySql {
             "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
              WHERE table_schema = DATABASE() AND table_name IN ({list})"
         );
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(error)
+        let rows = Database::query(self, &Stmt::new(sql, vec![])).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.first().and_then(Value::as_text))
+            .collect())
     }
 
     async fn execute(&mut self, stmt: &Stmt) -> Result<u64, DbError> {

@@ -29,12 +29,12 @@ pub struct PgCanceller {
 impl Canceller for PgCanceller {
     async fn cancel(&self, timeout: Duration) {
         let _ = tokio::time::timeout(timeout, async {
-            let mut c = PgConnection::connect_with(&self.options).await?;
-            sqlx::query("SELECT pg_cancel_backend($1)")
-                .bind(self.pid)
-                .execute(&mut c)
-                .await?;
-            c.close().await
+            let mut c = PgConnection::connect_with(&self.options)
+                .await
+                .map_err(error)?;
+            let cancel = format!("SELECT pg_cancel_backend({})", self.pid);
+            driver::run_script(&mut c, &cancel, error).await?;
+            c.close().await.map_err(error)
         })
         .await;
     }
@@ -188,32 +188,38 @@ impl Database for Postgres {
     }
 
     async fn try_lock(&mut self, key: i64) -> Result<bool, DbError> {
-        sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(key)
-            .fetch_one(&mut self.conn)
-            .await
-            .map_err(error)
+        let rows = Database::query(
+            self,
+            &Stmt::new("SELECT pg_try_advisory_lock($1)", vec![Value::Int(key)]),
+        )
+        .await?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.first())
+            .and_then(Value::as_bool)
+            == Some(true))
     }
 
     async fn lock_holder(&mut self, key: i64) -> Option<String> {
         // A bigint advisory key shows in pg_locks as classid = high 32 bits, objid = low 32
         // bits, objsubid = 1 (PostgreSQL docs, "pg_locks").
-        let row = sqlx::query(
-            "SELECT coalesce(a.application_name, ''), a.pid, \
-                    coalesce(EXTRACT(EPOCH FROM (now() - a.backend_start))::bigint, -1) \
+        let holder = Stmt::new(
+            "SELECT coalesce(a.application_name, ''), a.pid::int8, \
+                    coalesce(EXTRACT(EPOCH FROM (now() - a.backend_start))::int8, -1) \
              FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
              WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
-               AND l.classid::bigint = $1 AND l.objid::bigint = $2 \
+               AND l.classid::int8 = $1 AND l.objid::int8 = $2 \
                AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-        )
-        .bind((key >> 32) & 0xffff_ffff)
-        .bind(key & 0xffff_ffff)
-        .fetch_optional(&mut self.conn)
-        .await
-        .ok()??;
-        let name: String = row.try_get(0).ok()?;
-        let pid: i32 = row.try_get(1).ok()?;
-        let age: i64 = row.try_get(2).ok()?;
+            vec![
+                Value::Int((key >> 32) & 0xffff_ffff),
+                Value::Int(key & 0xffff_ffff),
+            ],
+        );
+        let rows = Database::query(self, &holder).await.ok()?;
+        let row = rows.first()?;
+        let name = row.first()?.as_text()?;
+        let pid = row.get(1)?.as_i64()?;
+        let age = row.get(2)?.as_i64()?;
         let name = if name.is_empty() {
             "a session without application_name".to_string()
         } else {
@@ -227,12 +233,8 @@ impl Database for Postgres {
     }
 
     async fn unlock(&mut self, key: i64) -> Result<(), DbError> {
-        sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(key)
-            .execute(&mut self.conn)
-            .await
-            .map(drop)
-            .map_err(error)
+        let unlock = Stmt::new("SELECT pg_advisory_unlock($1)", vec![Value::Int(key)]);
+        Database::query(self, &unlock).await.map(drop)
     }
 
     async fn existing_tables(&mut self, tables: &[&str]) -> Result<Vec<String>, DbError> {
@@ -247,10 +249,11 @@ impl Database for Postgres {
              WHERE c.relkind IN ('r', 'p') AND c.relname IN ({list}) \
                AND pg_catalog.pg_table_is_visible(c.oid)"
         );
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(error)
+        let rows = Database::query(self, &Stmt::new(sql, vec![])).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.first().and_then(Value::as_text))
+            .collect())
     }
 
     async fn execute(&mut self, stmt: &Stmt) -> Result<u64, DbError> {

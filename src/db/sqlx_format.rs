@@ -8,8 +8,6 @@
 
 use std::time::Duration;
 
-use sha2::{Digest, Sha384};
-
 use super::database::{Dialect, Stmt, Value, crc32_ieee};
 use super::format::{AppliedRow, HistoryFormat, NameMatch};
 use super::source::Migration;
@@ -65,7 +63,11 @@ impl HistoryFormat for Sqlx {
     }
 
     fn checksum(&self, _version: i64, _name: &str, sql: &str) -> Option<Vec<u8>> {
-        Some(Sha384::digest(sql.as_bytes()).to_vec())
+        Some(
+            ring::digest::digest(&ring::digest::SHA384, sql.as_bytes())
+                .as_ref()
+                .to_vec(),
+        )
     }
 
     /// `generate_lock_id` in sqlx-postgres and sqlx-mysql: `0x3d32ad9e * crc32(database)`

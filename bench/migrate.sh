@@ -16,7 +16,8 @@
 # then runs as the postgres user) or as a user that may run PostgreSQL.
 #
 # Environment: USHER, SQLX, REFINERY (binaries), RUNS (hyperfine runs for (a), default 40),
-# USHER_PG_ONLY (the PostgreSQL-only usher build, for its size).
+# USHER_PG_ONLY (the PostgreSQL-only usher build, for its size), AUTH (scram-sha-256, the
+# default, or trust: without the ~2-4 ms of PBKDF2 that SCRAM costs every client per connection).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,6 +26,7 @@ USHER=${USHER:-$MUSL}
 SQLX=${SQLX:-$(command -v sqlx || echo "$HOME/.cargo/bin/sqlx")}
 REFINERY=${REFINERY:-$(command -v refinery || echo "$HOME/.cargo/bin/refinery")}
 RUNS=${RUNS:-40}
+AUTH=${AUTH:-scram-sha-256}
 PASSWORD=bench-pw
 
 die() { echo "bench/migrate.sh: $*" >&2; exit 1; }
@@ -39,9 +41,13 @@ PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -x "$PGBIN/initdb" ] || die "PostgreSQL server binaries not found"
 
 WORK=$(mktemp -d /tmp/usher-bench.XXXXXX)
-PGPID=
 cleanup() {
-    [ -n "$PGPID" ] && kill -INT "$PGPID" 2>/dev/null && wait "$PGPID" 2>/dev/null || true
+    # Fast shutdown of the postmaster itself (runuser would not pass the signal on).
+    if [ -f "$WORK/data/postmaster.pid" ]; then
+        pid=$(head -1 "$WORK/data/postmaster.pid")
+        kill -INT "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -54,16 +60,15 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 echo "$PASSWORD" > "$WORK/pw"
 [ "$(id -u)" = 0 ] && chown postgres: "$WORK/pw"
 as_pg "$PGBIN/initdb" -D "$WORK/data" -U postgres -E UTF8 --no-sync --locale=C \
-    --auth-local=trust --auth-host=scram-sha-256 --pwfile="$WORK/pw" >/dev/null
+    --auth-local=trust --auth-host="$AUTH" --pwfile="$WORK/pw" >/dev/null
 as_pg "$PGBIN/postgres" -D "$WORK/data" -p "$PORT" -k "$WORK" \
     -c listen_addresses=127.0.0.1 -c synchronous_commit=off -c max_connections=300 \
     >"$WORK/server.log" 2>&1 &
-PGPID=$!
 
 sql() { psql -X -q -A -t -h "$WORK" -p "$PORT" -U postgres "$@"; }
 for _ in $(seq 100); do sql -d postgres -c 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.1; done
 url() { echo "postgres://postgres:$PASSWORD@127.0.0.1:$PORT/$1?sslmode=disable"; }
-fresh() { sql -d postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1"; }
+fresh() { sql -d postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" 2>/dev/null; }
 
 # make_migrations DIR sqlx|refinery N
 make_migrations() {
@@ -123,7 +128,7 @@ hyperfine -N --runs 5 --export-json "$WORK/b.json" --style none \
     --prepare "psql -X -q -h $WORK -p $PORT -U postgres -d postgres -c 'DROP DATABASE IF EXISTS b_ref WITH (FORCE)' -c 'CREATE DATABASE b_ref'" \
     "$(refinery_cmd b_ref "$WORK/ref200")" \
     --prepare "psql -X -q -h $WORK -p $PORT -U postgres -d postgres -c 'DROP DATABASE IF EXISTS b_psql WITH (FORCE)' -c 'CREATE DATABASE b_psql'" \
-    "psql -X -q -h 127.0.0.1 -p $PORT -U postgres -d b_psql -f $WORK/psql200.sql" >/dev/null
+    "env PGPASSWORD=$PASSWORD psql -X -q -h 127.0.0.1 -p $PORT -U postgres -d b_psql -f $WORK/psql200.sql" >/dev/null
 # The same tools with all 200 applied: what does not depend on applying.
 hyperfine -N --warmup 2 --runs 10 --export-json "$WORK/b0.json" --style none \
     "$(usher_cmd b_usher_sqlx "$WORK/sqlx200")" \
@@ -157,7 +162,7 @@ C4=$(replicas c_ref "$WORK/ref20" refinery)
 size() { [ -f "$1" ] && stat -c %s "$1" | sed ':a;s/\B[0-9]\{3\}\b/,&/;ta' || echo "(not built)"; }
 
 cat <<EOF
-PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'), local TCP, scram-sha-256, synchronous_commit=off; $(nproc) cores.
+PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'), local TCP, $AUTH, synchronous_commit=off; $(nproc) cores.
 
 | | usher (sqlx format) | sqlx-cli $("$SQLX" --version | awk '{print $2}') | usher (refinery format) | refinery_cli $("$REFINERY" --version | awk '{print $2}') |
 |---|---|---|---|---|

@@ -181,3 +181,79 @@ fn tls_modes() {
         .expect_code(0);
     }
 }
+
+/// A server with a certificate from a private CA (as RDS has): verify-full works with
+/// `sslrootcert` naming that CA, and is refused without it (the compiled-in Mozilla roots do
+/// not know it); `require` encrypts without verifying.
+#[test]
+fn private_ca_through_sslrootcert() {
+    if Postgres::shared().is_none() || !common::require_tool("openssl") {
+        return;
+    }
+    let certs = TempDir::new("tls");
+    let sh = |script: &str| {
+        let out = std::process::Command::new("sh")
+            .args(["-ec", script])
+            .current_dir(certs.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sh(
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=usher-test-ca \
+          -keyout ca.key -out ca.pem 2>/dev/null
+        openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key \
+          -out server.csr 2>/dev/null
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+          -extfile san.ext -out server.pem 2>/dev/null
+        chown postgres server.key server.pem && chmod 600 server.key
+        chmod 755 .",
+    );
+    let cert = certs.join("server.pem");
+    let key = certs.join("server.key");
+    let settings = [
+        "ssl=on".to_string(),
+        format!("ssl_cert_file={}", cert.display()),
+        format!("ssl_key_file={}", key.display()),
+    ];
+    let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
+    let pg = Postgres::start_on(servers::free_port(), &settings);
+    let dir = dir_with_one_migration();
+    let url = |query: &str| {
+        format!(
+            "postgres://postgres:{PASSWORD}@127.0.0.1:{}/postgres?{query}",
+            pg.port
+        )
+    };
+    let status = |u: String| {
+        run(usher()
+            .env("DATABASE_URL", u)
+            .arg("--migrations")
+            .arg(dir.path())
+            .arg("status"))
+    };
+    let ca = certs.join("ca.pem");
+    status(url(&format!(
+        "sslmode=verify-full&sslrootcert={}",
+        ca.display()
+    )))
+    .expect_code(0);
+    status(url(&format!(
+        "sslmode=verify-ca&sslrootcert={}",
+        ca.display()
+    )))
+    .expect_code(0);
+    status(url("sslmode=require")).expect_code(0);
+    let started = Instant::now();
+    let r = status(url("sslmode=verify-full"));
+    expect_failure(&r, 76);
+    assert!(started.elapsed() < Duration::from_secs(2), "refused at once, not retried");
+    r.expect_stderr_contains("TLS failed")
+        .expect_stderr_contains("UnknownIssuer")
+        .expect_stderr_contains("sslrootcert");
+}

@@ -27,6 +27,9 @@ pub struct MySqlCanceller {
 
 impl Canceller for MySqlCanceller {
     async fn cancel(&self, timeout: Duration) {
+        if self.id == 0 {
+            return;
+        }
         let _ = tokio::time::timeout(timeout, async {
             let mut c = MySqlConnection::connect_with(&self.options)
                 .await
@@ -83,6 +86,13 @@ fn classify(e: sqlx::Error, options: &MySqlConnectOptions) -> ConnectError {
     let user = options.get_username();
     let database = options.get_database().unwrap_or_default();
     match &e {
+        // rustls reports a failed handshake (unknown issuer, wrong host name) as InvalidData.
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            ConnectError::Refused(format!(
+                "TLS failed: {}; check ssl-mode and ssl-ca in the URL",
+                redact(&io.to_string())
+            ))
+        }
         sqlx::Error::Io(io) => ConnectError::Retry(redact(&io.to_string())),
         sqlx::Error::Tls(t) => ConnectError::Refused(format!(
             "TLS failed: {}; check ssl-mode and ssl-ca in the URL",
@@ -157,20 +167,14 @@ impl Database for MySql {
                 Ok(Err(e)) => return Err(classify(e, &options)),
                 Ok(Ok(conn)) => conn,
             };
-        let mut db = MySql {
+        // The connection id and the database name are read when first needed (before the
+        // lock): the common start, with nothing to apply, needs neither.
+        Ok(MySql {
             conn,
             options,
             id: 0,
             database: None,
-        };
-        let who = Stmt::new("SELECT CONNECTION_ID(), DATABASE()", vec![]);
-        let rows = Database::query(&mut db, &who)
-            .await
-            .map_err(|e| ConnectError::Retry(e.to_string()))?;
-        let first = rows.first().map(Vec::as_slice).unwrap_or_default();
-        db.id = first.first().and_then(Value::as_i64).unwrap_or_default() as u64;
-        db.database = first.get(1).and_then(Value::as_text);
-        Ok(db)
+        })
     }
 
     fn canceller(&self) -> MySqlCanceller {
@@ -181,6 +185,13 @@ impl Database for MySql {
     }
 
     async fn database_name(&mut self) -> Result<String, DbError> {
+        if self.id == 0 {
+            let who = Stmt::new("SELECT CONNECTION_ID(), DATABASE()", vec![]);
+            let rows = Database::query(self, &who).await?;
+            let first = rows.first().map(Vec::as_slice).unwrap_or_default();
+            self.id = first.first().and_then(Value::as_i64).unwrap_or_default() as u64;
+            self.database = first.get(1).and_then(Value::as_text);
+        }
         self.database.clone().ok_or_else(|| {
             DbError::other("the URL names no database; add it: mysql://user@host/DATABASE")
         })

@@ -28,6 +28,9 @@ pub struct PgCanceller {
 
 impl Canceller for PgCanceller {
     async fn cancel(&self, timeout: Duration) {
+        if self.pid == 0 {
+            return;
+        }
         let _ = tokio::time::timeout(timeout, async {
             let mut c = PgConnection::connect_with(&self.options)
                 .await
@@ -85,6 +88,14 @@ fn classify(e: sqlx::Error, options: &PgConnectOptions) -> ConnectError {
     let user = options.get_username();
     let database = options.get_database().unwrap_or(user);
     match &e {
+        // rustls reports a failed handshake (unknown issuer, wrong host name) as InvalidData.
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            ConnectError::Refused(format!(
+                "TLS failed: {}; check sslmode and sslrootcert in the URL (sslmode=verify-full needs \
+                 a server certificate for this host name, signed by a trusted or sslrootcert CA)",
+                redact(&io.to_string())
+            ))
+        }
         sqlx::Error::Io(io) => ConnectError::Retry(redact(&io.to_string())),
         sqlx::Error::Tls(t) => ConnectError::Refused(format!(
             "TLS failed: {}; check sslmode and sslrootcert in the URL (sslmode=verify-full needs \
@@ -151,27 +162,18 @@ impl Database for Postgres {
             .map_err(|e| ConnectError::BadUrl(redact(&e.to_string())))?
             .application_name(application_name)
             .disable_statement_logging();
-        let connecting = async {
-            let mut conn = PgConnection::connect_with(&options).await?;
-            let row = sqlx::query("SELECT pg_backend_pid(), current_database()::text")
-                .fetch_one(&mut conn)
-                .await?;
-            Ok::<_, sqlx::Error>((
-                conn,
-                row.try_get::<i32, _>(0)?,
-                row.try_get::<String, _>(1)?,
-            ))
-        };
-        match tokio::time::timeout(timeout, connecting).await {
+        match tokio::time::timeout(timeout, PgConnection::connect_with(&options)).await {
             Err(_) => Err(ConnectError::Retry(format!(
                 "no answer within {timeout:.1?} (--wait-attempt-timeout)"
             ))),
             Ok(Err(e)) => Err(classify(e, &options)),
-            Ok(Ok((conn, pid, database))) => Ok(Postgres {
+            // The backend pid and the database name are read when first needed (before the
+            // lock): the common start, with nothing to apply, needs neither.
+            Ok(Ok(conn)) => Ok(Postgres {
                 conn,
                 options,
-                pid,
-                database,
+                pid: 0,
+                database: String::new(),
             }),
         }
     }
@@ -184,6 +186,16 @@ impl Database for Postgres {
     }
 
     async fn database_name(&mut self) -> Result<String, DbError> {
+        if self.pid == 0 {
+            let who = Stmt::new(
+                "SELECT pg_backend_pid()::int8, current_database()::text",
+                vec![],
+            );
+            let rows = Database::query(self, &who).await?;
+            let first = rows.first().map(Vec::as_slice).unwrap_or_default();
+            self.pid = first.first().and_then(Value::as_i64).unwrap_or_default() as i32;
+            self.database = first.get(1).and_then(Value::as_text).unwrap_or_default();
+        }
         Ok(self.database.clone())
     }
 

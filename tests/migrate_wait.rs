@@ -252,7 +252,10 @@ fn private_ca_through_sslrootcert() {
     let started = Instant::now();
     let r = status(url("sslmode=verify-full"));
     expect_failure(&r, 76);
-    assert!(started.elapsed() < Duration::from_secs(2), "refused at once, not retried");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "refused at once, not retried"
+    );
     r.expect_stderr_contains("TLS failed")
         .expect_stderr_contains("UnknownIssuer")
         .expect_stderr_contains("sslrootcert");

@@ -56,15 +56,6 @@ where
     Option<String>: for<'q> Encode<'q, DB> + Type<DB>,
     DB::Row: DecodeValues,
 {
-    // Without parameters, the simple protocol: one round trip instead of a prepare and an
-    // execute (what the no-op start is made of).
-    if stmt.params.is_empty() {
-        let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(stmt.sql.clone()))
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(err)?;
-        return rows.iter().map(DecodeValues::values).collect();
-    }
     let mut q = sqlx::query::<DB>(sqlx::AssertSqlSafe(stmt.sql.clone()));
     for p in &stmt.params {
         q = match p {

@@ -27,9 +27,6 @@ pub struct MySqlCanceller {
 
 impl Canceller for MySqlCanceller {
     async fn cancel(&self, timeout: Duration) {
-        if self.id == 0 {
-            return;
-        }
         let _ = tokio::time::timeout(timeout, async {
             let mut c = MySqlConnection::connect_with(&self.options)
                 .await
@@ -167,14 +164,20 @@ impl Database for MySql {
                 Ok(Err(e)) => return Err(classify(e, &options)),
                 Ok(Ok(conn)) => conn,
             };
-        // The connection id and the database name are read when first needed (before the
-        // lock): the common start, with nothing to apply, needs neither.
-        Ok(MySql {
+        let mut db = MySql {
             conn,
             options,
             id: 0,
             database: None,
-        })
+        };
+        let who = Stmt::new("SELECT CONNECTION_ID(), DATABASE()", vec![]);
+        let rows = Database::query(&mut db, &who)
+            .await
+            .map_err(|e| ConnectError::Retry(e.to_string()))?;
+        let first = rows.first().map(Vec::as_slice).unwrap_or_default();
+        db.id = first.first().and_then(Value::as_i64).unwrap_or_default() as u64;
+        db.database = first.get(1).and_then(Value::as_text);
+        Ok(db)
     }
 
     fn canceller(&self) -> MySqlCanceller {
@@ -185,13 +188,6 @@ impl Database for MySql {
     }
 
     async fn database_name(&mut self) -> Result<String, DbError> {
-        if self.id == 0 {
-            let who = Stmt::new("SELECT CONNECTION_ID(), DATABASE()", vec![]);
-            let rows = Database::query(self, &who).await?;
-            let first = rows.first().map(Vec::as_slice).unwrap_or_default();
-            self.id = first.first().and_then(Value::as_i64).unwrap_or_default() as u64;
-            self.database = first.get(1).and_then(Value::as_text);
-        }
         self.database.clone().ok_or_else(|| {
             DbError::other("the URL names no database; add it: mysql://user@host/DATABASE")
         })

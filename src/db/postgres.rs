@@ -28,9 +28,6 @@ pub struct PgCanceller {
 
 impl Canceller for PgCanceller {
     async fn cancel(&self, timeout: Duration) {
-        if self.pid == 0 {
-            return;
-        }
         let _ = tokio::time::timeout(timeout, async {
             let mut c = PgConnection::connect_with(&self.options)
                 .await
@@ -162,18 +159,27 @@ impl Database for Postgres {
             .map_err(|e| ConnectError::BadUrl(redact(&e.to_string())))?
             .application_name(application_name)
             .disable_statement_logging();
-        match tokio::time::timeout(timeout, PgConnection::connect_with(&options)).await {
+        let connecting = async {
+            let mut conn = PgConnection::connect_with(&options).await?;
+            let row = sqlx::query("SELECT pg_backend_pid(), current_database()::text")
+                .fetch_one(&mut conn)
+                .await?;
+            Ok::<_, sqlx::Error>((
+                conn,
+                row.try_get::<i32, _>(0)?,
+                row.try_get::<String, _>(1)?,
+            ))
+        };
+        match tokio::time::timeout(timeout, connecting).await {
             Err(_) => Err(ConnectError::Retry(format!(
                 "no answer within {timeout:.1?} (--wait-attempt-timeout)"
             ))),
             Ok(Err(e)) => Err(classify(e, &options)),
-            // The backend pid and the database name are read when first needed (before the
-            // lock): the common start, with nothing to apply, needs neither.
-            Ok(Ok(conn)) => Ok(Postgres {
+            Ok(Ok((conn, pid, database))) => Ok(Postgres {
                 conn,
                 options,
-                pid: 0,
-                database: String::new(),
+                pid,
+                database,
             }),
         }
     }
@@ -186,16 +192,6 @@ impl Database for Postgres {
     }
 
     async fn database_name(&mut self) -> Result<String, DbError> {
-        if self.pid == 0 {
-            let who = Stmt::new(
-                "SELECT pg_backend_pid()::int8, current_database()::text",
-                vec![],
-            );
-            let rows = Database::query(self, &who).await?;
-            let first = rows.first().map(Vec::as_slice).unwrap_or_default();
-            self.pid = first.first().and_then(Value::as_i64).unwrap_or_default() as i32;
-            self.database = first.get(1).and_then(Value::as_text).unwrap_or_default();
-        }
         Ok(self.database.clone())
     }
 

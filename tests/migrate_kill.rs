@@ -97,10 +97,11 @@ fn consistent(t: &Target, round: usize) {
 
 fn kill_and_restart(t: &Target) {
     let dir = TempDir::new("m");
+    // About 5-10 ms per migration, so that kills land inside the run, not after it.
     let pause = if t.kind() == "postgres" {
         "SELECT pg_sleep(0.01);\n"
     } else {
-        ""
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 50000) SELECT count(*) FROM c;\n"
     };
     write(dir.path(), pause);
     let start = || {

@@ -372,12 +372,15 @@ where
     }
 }
 
+/// Opens a connection: `(url, application_name, attempt timeout)`.
+pub type ConnectFn =
+    for<'a> fn(&'a str, &'a str, Duration) -> Fut<'a, Result<Box<dyn Db>, ConnectError>>;
+
 /// A registered database: its name and how to connect to it.
 #[derive(Clone, Copy)]
 pub struct Backend {
     pub name: &'static str,
-    pub connect:
-        for<'a> fn(&'a str, &'a str, Duration) -> Fut<'a, Result<Box<dyn Db>, ConnectError>>,
+    pub connect: ConnectFn,
 }
 
 impl Backend {

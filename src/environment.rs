@@ -46,6 +46,16 @@ impl Environment {
         self.get(name).filter(|v| !v.is_empty())
     }
 
+    /// Like `non_empty`, as UTF-8 text; a non-UTF-8 value is a configuration error naming it.
+    pub fn text(&self, name: &str) -> crate::exit::Result<Option<&str>> {
+        match self.non_empty(name) {
+            None => Ok(None),
+            Some(v) => v.to_str().map(Some).ok_or_else(|| {
+                crate::exit::Error::config(format!("{name} is not valid UTF-8; fix its value"))
+            }),
+        }
+    }
+
     pub fn set(&mut self, name: &str, value: impl Into<OsString>) {
         let value = value.into();
         match self.vars.iter_mut().find(|(k, _)| k == name) {

@@ -109,3 +109,17 @@ pub fn mask_from_bits(bits: u64) -> SigSet {
         SigSet::from_sigset_t_unchecked(raw)
     }
 }
+
+/// Registers an owned descriptor (the stop signalfd's duplicate) with tokio's reactor.
+#[cfg(feature = "_db")]
+pub fn async_fd(
+    fd: std::os::fd::OwnedFd,
+) -> std::io::Result<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
+    // SAFETY: the AsyncFd takes ownership of the OwnedFd, so the descriptor stays open and
+    // refers to the same file description until the AsyncFd drops it; OwnedFd::as_raw_fd
+    // always returns that one descriptor.
+    unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+            .map_err(std::io::Error::from)
+    }
+}

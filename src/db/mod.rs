@@ -1,33 +1,263 @@
-//! The database stage: wait for `DATABASE_URL`, lock, apply pending migrations.
+//! The database stage and subcommands: wait for the database named by `DATABASE_URL` (or
+//! `MIGRATION_DATABASE_URL`), lock, apply pending SQL migrations, then let the app start.
+//!
+//! Split as sqlx splits its migrator: `source` (files → migrations), `plan` (the rules, one
+//! pure function), `migrator` (the procedure), `database` (what a database must provide; one
+//! file each: `postgres`, `mysql`, `sqlite`) and `format` (what a history format must provide;
+//! one file each: `refinery`, `sqlx_format`). Databases are registered in `backend()`
+//! below, formats in `format::FORMATS`.
 
-use std::time::Instant;
+// `DbError` carries the server's code, message, detail, hint and position; it travels only on
+// the failure path, so its size does not matter.
+#![allow(clippy::result_large_err)]
+// The unit-test build has no C `main` (see main.rs), so the entry points look unused there.
+#![cfg_attr(test, allow(dead_code))]
 
-use crate::config::{Command, Config};
-use crate::exit::{Error, Result};
+mod database;
+mod driver;
+mod format;
+mod migrator;
+#[cfg(feature = "mysql")]
+mod mysql;
+mod plan;
+#[cfg(feature = "postgres")]
+mod postgres;
+mod refinery;
+mod source;
+mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+mod sqlx_format;
+mod stop;
+mod unfinished;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::config::{Command, Config, Mode};
+use crate::exit::{Error, Kind, Result};
+use crate::redact::redact;
 use crate::signals::Startup;
+use database::Backend;
+use migrator::{Action, Context};
+use source::SqlFile;
 
-pub fn stage(_config: &Config, _deadline: Instant, _startup: &Startup) -> Result<()> {
-    Ok(())
+/// The registration of databases: URL scheme → implementation of `database::Database`.
+/// Add a database with one line here.
+fn backend(scheme: &str) -> Option<Backend> {
+    Some(match scheme {
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => Backend::of::<postgres::Postgres>(),
+        #[cfg(feature = "mysql")]
+        "mysql" | "mariadb" => Backend::of::<mysql::MySql>(),
+        #[cfg(feature = "sqlite")]
+        "sqlite" => Backend::of::<sqlite::Sqlite>(),
+        _ => return None,
+    })
 }
 
-pub fn command(
-    _command: &Command,
-    _config: &Config,
-    _deadline: Instant,
-    _startup: &Startup,
-) -> Result<i32> {
-    Err(Error::config("being built"))
-}
+/// The URL schemes this build supports, for messages.
+const SCHEMES: &[&str] = &[
+    #[cfg(feature = "postgres")]
+    "postgres://",
+    #[cfg(feature = "mysql")]
+    "mysql:// (MariaDB too)",
+    #[cfg(feature = "sqlite")]
+    "sqlite://",
+];
 
-/// `usher health db`: connect to `DATABASE_URL`, run `SELECT 1`, and with `no_pending` also
-/// fail while migrations are pending. `Err` is a short, redacted reason.
+/// The start-up stage: migrate when there is something to migrate.
 ///
-/// TEMPORARY placeholder so `usher health db` builds before the database engine lands; the
-/// engine's own implementation replaces it when the branches are merged.
+/// `auto` migrates when the directory exists; a directory with migrations but no database URL
+/// is a configuration error (the app must not start on an unmigrated database), unless
+/// `--migrate never`.
+pub fn stage(config: &Config, deadline: Instant, startup: &Startup) -> Result<()> {
+    let dir = &config.migrate.dir;
+    match config.migrate.mode {
+        Mode::Never => return Ok(()),
+        Mode::Auto if !dir.exists() => {
+            tracing::debug!(
+                step = "migrate",
+                "no directory {}; nothing to migrate",
+                dir.display()
+            );
+            return Ok(());
+        }
+        _ => {}
+    }
+    let files = files_in(dir)?;
+    let Some(url) = database_url(config)? else {
+        if files.is_empty() && config.migrate.mode == Mode::Auto {
+            return Ok(());
+        }
+        return Err(Error::config(format!(
+            "{} holds {} migration file(s) but DATABASE_URL is not set; set DATABASE_URL (or \
+             DATABASE_URL_FILE, or MIGRATION_DATABASE_URL), or skip migrations with \
+             --migrate never (USHER_MIGRATE=never)",
+            dir.display(),
+            files.len()
+        )));
+    };
+    run(config, url, files, deadline, startup, Action::Stage).map(drop)
+}
+
+/// `usher migrate`, `usher status`, `usher resolve`; returns the exit code.
+pub fn command(
+    command: &Command,
+    config: &Config,
+    deadline: Instant,
+    startup: &Startup,
+) -> Result<i32> {
+    let (action, needs_dir) = match *command {
+        Command::Migrate { dry_run } => (Action::Migrate { dry_run }, true),
+        Command::Status { exit_code } => (Action::Status { exit_code }, true),
+        Command::Resolve { version, mark } => (Action::Resolve { version, mark }, false),
+        _ => {
+            return Err(Error::new(
+                Kind::Internal,
+                "db::command called for a command that is not a database command",
+            ));
+        }
+    };
+    let dir = &config.migrate.dir;
+    let files = if needs_dir || dir.exists() {
+        files_in(dir)?
+    } else {
+        Vec::new()
+    };
+    let url = database_url(config)?.ok_or_else(|| {
+        Error::config(
+            "DATABASE_URL is not set; set it (or DATABASE_URL_FILE, or MIGRATION_DATABASE_URL) \
+             to the database to migrate",
+        )
+    })?;
+    run(config, url, files, deadline, startup, action)
+}
+
+/// `usher health db`: connects to `DATABASE_URL` and runs `SELECT 1`; with `no_pending`, also
+/// unhealthy while migrations in the migration directory are pending or unfinished. The error
+/// is one short line, with any URL redacted. Called by `usher health db` (health.rs).
+#[allow(dead_code)] // until health.rs calls it
 pub fn health(
-    _config: &Config,
-    _no_pending: bool,
-    _timeout: std::time::Duration,
+    config: &Config,
+    no_pending: bool,
+    timeout: Duration,
 ) -> std::result::Result<(), String> {
-    Err("database probe not built yet".into())
+    let url = match config.env.text("DATABASE_URL") {
+        Ok(Some(u)) => u,
+        Ok(None) => match config.env.text("MIGRATION_DATABASE_URL") {
+            Ok(Some(u)) => u,
+            _ => return Err("DATABASE_URL is not set".to_string()),
+        },
+        Err(e) => return Err(e.message),
+    };
+    let dir = &config.migrate.dir;
+    let files = if no_pending && dir.is_dir() {
+        source::list(dir).map_err(|e| e.message)?
+    } else {
+        Vec::new()
+    };
+    let runtime = runtime().map_err(|e| e.message)?;
+    let name = application_name("usher-health");
+    let scheme = scheme(url);
+    let probe = async {
+        match backend(&scheme) {
+            Some(b) => {
+                migrator::health(b, url, &config.migrate, &files, no_pending, timeout, &name).await
+            }
+            None => Err(unsupported(&scheme).message),
+        }
+    };
+    runtime
+        .block_on(async {
+            tokio::time::timeout(timeout, probe)
+                .await
+                .unwrap_or_else(|_| Err(format!("no answer within {timeout:?}")))
+        })
+        .map_err(|e| redact(&e))
+}
+
+fn run(
+    config: &Config,
+    url: &str,
+    files: Vec<SqlFile>,
+    deadline: Instant,
+    startup: &Startup,
+    action: Action,
+) -> Result<i32> {
+    let scheme = scheme(url);
+    let runtime = runtime()?;
+    // The runtime is dropped before returning: nothing of it survives into the app.
+    let backend = backend(&scheme).ok_or_else(|| unsupported(&scheme))?;
+    runtime.block_on(async {
+        let stop = stop::Stop::new(startup)?;
+        let cx = Context {
+            settings: &config.migrate,
+            wait: &config.wait,
+            url,
+            deadline,
+            files,
+            stop: &stop,
+            application_name: application_name("usher"),
+            backend,
+        };
+        migrator::run(&cx, action).await
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| Error::os("creating the async runtime (epoll)", e))
+}
+
+fn scheme(url: &str) -> String {
+    url.split(':').next().unwrap_or("").to_ascii_lowercase()
+}
+
+fn unsupported(scheme: &str) -> Error {
+    Error::config(format!(
+        "the database URL scheme {scheme:?} is not supported by this build; use {}",
+        SCHEMES.join(", ")
+    ))
+}
+
+/// `MIGRATION_DATABASE_URL` (DDL rights) if set, else `DATABASE_URL`; both were resolved from
+/// their `_FILE` secrets by the secrets stage.
+fn database_url(config: &Config) -> Result<Option<&str>> {
+    match config.env.text("MIGRATION_DATABASE_URL")? {
+        Some(url) => Ok(Some(url)),
+        None => config.env.text("DATABASE_URL"),
+    }
+}
+
+/// The migration directory's `.sql` files; a missing directory is an error here (`auto` mode
+/// has already skipped it).
+fn files_in(dir: &Path) -> Result<Vec<SqlFile>> {
+    if !dir.is_dir() {
+        let cwd = std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
+        return Err(Error::new(
+            Kind::MigrationsInvalid,
+            format!(
+                "the migration directory {} does not exist (working directory {cwd}); set \
+                 --migrations (USHER_MIGRATIONS) to where the image has its migrations, or use \
+                 --migrate auto to skip a missing directory",
+                dir.display()
+            ),
+        ));
+    }
+    source::list(dir)
+}
+
+/// `usher@<hostname>`: what other sessions see as this one's name (PostgreSQL
+/// `application_name`), so a waiting replica can say who holds the lock.
+fn application_name(prefix: &str) -> String {
+    let host = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!("{prefix}@{host}")
 }

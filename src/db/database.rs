@@ -1,0 +1,411 @@
+//! What usher needs from a database, as one small trait; one file per database implements it
+//! (postgres.rs, mysql.rs, sqlite.rs) and `db::run_for_url` registers it by URL scheme.
+//!
+//! History formats never see a driver: they write SQL against a `Dialect` and read rows as
+//! `Value`s, so a new database works with every format, and a new format with every database.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::sql::Lexing;
+
+/// A value bound to, or read from, a history-table statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Text(String),
+    Bytes(Vec<u8>),
+    Bool(bool),
+}
+
+impl Value {
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            Value::Text(t) => t.trim().parse().ok(),
+            Value::Bool(b) => Some(i64::from(*b)),
+            _ => None,
+        }
+    }
+
+    /// Text, or bytes that are UTF-8 (MySQL reports some text columns as binary).
+    pub fn as_text(&self) -> Option<String> {
+        match self {
+            Value::Text(t) => Some(t.clone()),
+            Value::Bytes(b) => String::from_utf8(b.clone()).ok(),
+            Value::Int(i) => Some(i.to_string()),
+            _ => None,
+        }
+    }
+
+    pub fn as_bytes(&self) -> Option<Vec<u8>> {
+        match self {
+            Value::Bytes(b) => Some(b.clone()),
+            Value::Text(t) => Some(t.as_bytes().to_vec()),
+            _ => None,
+        }
+    }
+
+    /// Booleans are TINYINT(1) on MySQL and INTEGER on SQLite.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            Value::Int(i) => Some(*i != 0),
+            Value::Text(t) => match t.as_str() {
+                "t" | "true" | "1" => Some(true),
+                "f" | "false" | "0" => Some(false),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// A statement with its parameters, written for one `Dialect`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stmt {
+    pub sql: String,
+    pub params: Vec<Value>,
+}
+
+impl Stmt {
+    pub fn new(sql: impl Into<String>, params: Vec<Value>) -> Stmt {
+        Stmt {
+            sql: sql.into(),
+            params,
+        }
+    }
+}
+
+/// How a database spells what history formats need. Each database provides one constant.
+#[derive(Debug)]
+pub struct Dialect {
+    /// For messages: `PostgreSQL`, `MySQL/MariaDB`, `SQLite`.
+    pub name: &'static str,
+    /// `$n` (true) or `?` placeholders.
+    pub numbered_placeholders: bool,
+    /// Binary column type (`BYTEA`, `BLOB`).
+    pub bytes_type: &'static str,
+    /// A timestamp column that defaults to the insertion time, as sqlx creates it.
+    pub timestamp_default_now: &'static str,
+    /// `CAST(x AS <text_type>)` turns any column into text.
+    pub text_cast_type: &'static str,
+    /// DDL commits the open transaction (MySQL/MariaDB): a failed script can leave part of
+    /// itself applied, so usher records it as started before it runs.
+    pub ddl_commits: bool,
+    pub lexing: Lexing,
+}
+
+impl Dialect {
+    /// The placeholder for the `n`th (1-based) parameter.
+    pub fn param(&self, n: usize) -> String {
+        if self.numbered_placeholders {
+            format!("${n}")
+        } else {
+            "?".to_string()
+        }
+    }
+
+    pub fn as_text(&self, expr: &str) -> String {
+        format!("CAST({expr} AS {})", self.text_cast_type)
+    }
+}
+
+/// A failure reported by the database or the driver, already redacted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DbError {
+    /// SQLSTATE (PostgreSQL, SQLite's extended code) or the MySQL error number.
+    pub code: Option<String>,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+    /// PostgreSQL's error position: 1-based, in characters of the statement text.
+    pub position: Option<usize>,
+    /// Index of the failing statement in a script, counted from 0 (see `run_script`).
+    pub statement: Option<usize>,
+    /// The connection is gone (not an error in the SQL).
+    pub connection_lost: bool,
+}
+
+impl DbError {
+    pub fn other(message: impl Into<String>) -> DbError {
+        DbError {
+            message: message.into(),
+            ..DbError::default()
+        }
+    }
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(code) = &self.code {
+            write!(f, " [{code}]")?;
+        }
+        if let Some(detail) = &self.detail {
+            write!(f, "; detail: {detail}")?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "; hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a connection attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectError {
+    /// Worth retrying until the deadline: unreachable, not resolvable, starting up, too many
+    /// connections, the attempt timed out.
+    Retry(String),
+    /// Retrying cannot help: wrong password, unknown database, TLS verification failed.
+    Refused(String),
+    /// The URL itself is unusable.
+    BadUrl(String),
+}
+
+/// Cancels the statement a connection is running, from another connection.
+pub trait Canceller {
+    /// Asks the server to cancel the running statement; best effort, bounded by `timeout`.
+    async fn cancel(&self, timeout: Duration);
+}
+
+/// A connection to one database, with what migrations need.
+///
+/// Every method that returns a `DbError` must redact it (`crate::redact::redact`) before
+/// returning: messages are printed as they are.
+pub trait Database: Sized {
+    type Canceller: Canceller;
+
+    /// The SQL spellings formats use; one constant per database.
+    const DIALECT: &'static Dialect;
+
+    /// Opens one connection, within `timeout`. `application_name` identifies the process to
+    /// other sessions (the lock holder's name). SQLite creates a missing file.
+    /// Must classify failures into retryable and refused ones (see `ConnectError`).
+    async fn connect(
+        url: &str,
+        application_name: &str,
+        timeout: Duration,
+    ) -> Result<Self, ConnectError>;
+
+    /// A handle that can cancel this connection's running statement from elsewhere.
+    fn canceller(&self) -> Self::Canceller;
+
+    /// The name of the database this connection is in (`current_database()`), for lock keys.
+    async fn database_name(&mut self) -> Result<String, DbError>;
+
+    /// Tries once, without waiting, to take the exclusive migration lock `key` for this
+    /// session. Must be a session-level lock that the server releases when the connection
+    /// closes or the process dies, and must never block (a blocking advisory lock deadlocks
+    /// with `CREATE INDEX CONCURRENTLY`).
+    async fn try_lock(&mut self, key: i64) -> Result<bool, DbError>;
+
+    /// Who holds `key` right now, for the "waiting for the lock" message; `None` if unknown.
+    async fn lock_holder(&mut self, key: i64) -> Option<String>;
+
+    /// Releases the lock taken by `try_lock`.
+    async fn unlock(&mut self, key: i64) -> Result<(), DbError>;
+
+    /// Which of `tables` exist where unqualified names resolve (search path, current
+    /// database, main schema).
+    async fn existing_tables(&mut self, tables: &[&str]) -> Result<Vec<String>, DbError>;
+
+    /// Runs one statement with parameters; returns the number of rows affected.
+    async fn execute(&mut self, stmt: &Stmt) -> Result<u64, DbError>;
+
+    /// Runs one query; every column decoded into a `Value`.
+    async fn query(&mut self, stmt: &Stmt) -> Result<Vec<Vec<Value>>, DbError>;
+
+    /// Runs a whole migration script as written, in one round trip where the protocol allows
+    /// (`sqlx::raw_sql`: many statements, dollar quotes, DO blocks). On failure,
+    /// `DbError::statement` must hold the index of the failing statement (the number of
+    /// statements that completed before it), so the caller can name its line.
+    async fn run_script(&mut self, sql: &str) -> Result<(), DbError>;
+
+    /// Starts a transaction with plain SQL on this connection.
+    async fn begin(&mut self) -> Result<(), DbError> {
+        self.execute(&Stmt::new("BEGIN", vec![])).await.map(drop)
+    }
+
+    async fn commit(&mut self) -> Result<(), DbError> {
+        self.execute(&Stmt::new("COMMIT", vec![])).await.map(drop)
+    }
+
+    /// Rolls back whatever transaction is open; must succeed when none is.
+    async fn rollback(&mut self) -> Result<(), DbError> {
+        self.execute(&Stmt::new("ROLLBACK", vec![])).await.map(drop)
+    }
+
+    /// Closes the connection cleanly (the server releases session locks).
+    async fn close(self);
+}
+
+/// The lock key usher uses when the history format has none of its own (refinery takes no
+/// lock): sqlx's formula (crc32 of the database name times a constant, after Rails) with a
+/// different constant, so the two never collide by design.
+pub fn usher_lock_key(database: &str) -> i64 {
+    0x5e5a_11ce * i64::from(crc32_ieee(database.as_bytes()))
+}
+
+/// CRC-32 (IEEE 802.3, the `crc` crate's `CRC_32_ISO_HDLC` that sqlx uses for its lock key).
+pub fn crc32_ieee(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_check_value() {
+        // The standard check value of CRC-32/ISO-HDLC.
+        assert_eq!(crc32_ieee(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32_ieee(b""), 0);
+    }
+
+    #[test]
+    fn values_convert_leniently() {
+        assert_eq!(Value::Int(1).as_bool(), Some(true));
+        assert_eq!(Value::Text("42".into()).as_i64(), Some(42));
+        assert_eq!(Value::Bytes(b"x".to_vec()).as_text().as_deref(), Some("x"));
+        assert_eq!(Value::Null.as_text(), None);
+    }
+}
+
+/// A boxed future, for the object-safe `Db`.
+pub type Fut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
+
+/// `Database` behind a pointer, which is what the engine uses: the procedure is compiled once
+/// rather than once per database (the binary-size budget); one allocation per call costs
+/// nothing next to a round trip. Implemented for every `Database` below.
+pub trait Db {
+    fn dialect(&self) -> &'static Dialect;
+    fn canceller(&self) -> Box<dyn DynCanceller>;
+    fn database_name(&mut self) -> Fut<'_, Result<String, DbError>>;
+    fn try_lock(&mut self, key: i64) -> Fut<'_, Result<bool, DbError>>;
+    fn lock_holder(&mut self, key: i64) -> Fut<'_, Option<String>>;
+    fn unlock(&mut self, key: i64) -> Fut<'_, Result<(), DbError>>;
+    fn existing_tables<'a>(
+        &'a mut self,
+        tables: &'a [&'a str],
+    ) -> Fut<'a, Result<Vec<String>, DbError>>;
+    fn execute<'a>(&'a mut self, stmt: &'a Stmt) -> Fut<'a, Result<u64, DbError>>;
+    fn query<'a>(&'a mut self, stmt: &'a Stmt) -> Fut<'a, Result<Vec<Vec<Value>>, DbError>>;
+    fn run_script<'a>(&'a mut self, sql: &'a str) -> Fut<'a, Result<(), DbError>>;
+    fn begin(&mut self) -> Fut<'_, Result<(), DbError>>;
+    fn commit(&mut self) -> Fut<'_, Result<(), DbError>>;
+    fn rollback(&mut self) -> Fut<'_, Result<(), DbError>>;
+    fn close(self: Box<Self>) -> Fut<'static, ()>;
+}
+
+pub trait DynCanceller {
+    fn cancel(&self, timeout: Duration) -> Fut<'_, ()>;
+}
+
+impl<C: Canceller> DynCanceller for C {
+    fn cancel(&self, timeout: Duration) -> Fut<'_, ()> {
+        Box::pin(Canceller::cancel(self, timeout))
+    }
+}
+
+impl<D: Database + 'static> Db for D
+where
+    D::Canceller: 'static,
+{
+    fn dialect(&self) -> &'static Dialect {
+        D::DIALECT
+    }
+    fn canceller(&self) -> Box<dyn DynCanceller> {
+        Box::new(Database::canceller(self))
+    }
+    fn database_name(&mut self) -> Fut<'_, Result<String, DbError>> {
+        Box::pin(Database::database_name(self))
+    }
+    fn try_lock(&mut self, key: i64) -> Fut<'_, Result<bool, DbError>> {
+        Box::pin(Database::try_lock(self, key))
+    }
+    fn lock_holder(&mut self, key: i64) -> Fut<'_, Option<String>> {
+        Box::pin(Database::lock_holder(self, key))
+    }
+    fn unlock(&mut self, key: i64) -> Fut<'_, Result<(), DbError>> {
+        Box::pin(Database::unlock(self, key))
+    }
+    fn existing_tables<'a>(
+        &'a mut self,
+        tables: &'a [&'a str],
+    ) -> Fut<'a, Result<Vec<String>, DbError>> {
+        Box::pin(Database::existing_tables(self, tables))
+    }
+    fn execute<'a>(&'a mut self, stmt: &'a Stmt) -> Fut<'a, Result<u64, DbError>> {
+        Box::pin(Database::execute(self, stmt))
+    }
+    fn query<'a>(&'a mut self, stmt: &'a Stmt) -> Fut<'a, Result<Vec<Vec<Value>>, DbError>> {
+        Box::pin(Database::query(self, stmt))
+    }
+    fn run_script<'a>(&'a mut self, sql: &'a str) -> Fut<'a, Result<(), DbError>> {
+        Box::pin(Database::run_script(self, sql))
+    }
+    fn begin(&mut self) -> Fut<'_, Result<(), DbError>> {
+        Box::pin(Database::begin(self))
+    }
+    fn commit(&mut self) -> Fut<'_, Result<(), DbError>> {
+        Box::pin(Database::commit(self))
+    }
+    fn rollback(&mut self) -> Fut<'_, Result<(), DbError>> {
+        Box::pin(Database::rollback(self))
+    }
+    fn close(self: Box<Self>) -> Fut<'static, ()> {
+        Box::pin(Database::close(*self))
+    }
+}
+
+/// Opens a connection: `(url, application_name, attempt timeout)`.
+pub type ConnectFn =
+    for<'a> fn(&'a str, &'a str, Duration) -> Fut<'a, Result<Box<dyn Db>, ConnectError>>;
+
+/// A registered database: its name and how to connect to it.
+#[derive(Clone, Copy)]
+pub struct Backend {
+    pub name: &'static str,
+    pub connect: ConnectFn,
+}
+
+impl Backend {
+    pub fn of<D: Database + 'static>() -> Backend
+    where
+        D::Canceller: 'static,
+    {
+        Backend {
+            name: D::DIALECT.name,
+            connect: connect::<D>,
+        }
+    }
+}
+
+fn connect<'a, D: Database + 'static>(
+    url: &'a str,
+    application_name: &'a str,
+    timeout: Duration,
+) -> Fut<'a, Result<Box<dyn Db>, ConnectError>>
+where
+    D::Canceller: 'static,
+{
+    Box::pin(async move {
+        D::connect(url, application_name, timeout)
+            .await
+            .map(|d| Box::new(d) as Box<dyn Db>)
+    })
+}

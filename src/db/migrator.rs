@@ -1,0 +1,938 @@
+//! The procedure, for any database and any history format: connect (waiting for the server),
+//! choose the format, then — under the migration lock — ensure the history table, read the
+//! history, decide (`plan.rs`) and apply; and the read-only `status` and `--dry-run`, and
+//! `resolve`.
+//!
+//! Every wait and every statement is raced against TERM/INT/QUIT: a stop cancels the running
+//! statement from a second connection, rolls back, releases the lock and returns
+//! `Interrupted`, well within a second.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+
+use super::database::{Backend, ConnectError, Db, DbError, DynCanceller, Stmt};
+use super::format::{self, AppliedRow, HistoryFormat};
+use super::plan::{self, Policy, State};
+use super::source::{self, Migration, SqlFile};
+use super::sql;
+use super::stop::Stop;
+use super::unfinished;
+use crate::config::{MigrateSettings, ResolveMark, WaitSettings};
+use crate::exit::{Error, Kind, Result};
+use crate::redact::redact;
+
+/// What one invocation needs to know.
+pub struct Context<'a> {
+    pub settings: &'a MigrateSettings,
+    pub wait: &'a WaitSettings,
+    pub url: &'a str,
+    /// Connecting gives up here (`--wait-timeout`, shared with `--wait` dependencies).
+    pub deadline: Instant,
+    /// The `.sql` files of the migration directory.
+    pub files: Vec<SqlFile>,
+    pub stop: &'a Stop<'a>,
+    /// `usher@<hostname>`, so that waiting replicas can name the lock holder.
+    pub application_name: String,
+    /// The database named by the URL's scheme.
+    pub backend: Backend,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// The start-up stage before the app.
+    Stage,
+    Migrate {
+        dry_run: bool,
+    },
+    Status {
+        exit_code: bool,
+    },
+    Resolve {
+        version: i64,
+        mark: ResolveMark,
+    },
+}
+
+/// Runs `action`; returns the exit code.
+pub async fn run(cx: &Context<'_>, action: Action) -> Result<i32> {
+    let mut db = connect_waiting(cx).await?;
+    let result = session(&mut *db, cx, action).await;
+    // After an interruption the connection may be mid-statement: never wait long on it; the
+    // server releases session locks when the socket closes.
+    let _ = tokio::time::timeout(Duration::from_millis(300), db.close()).await;
+    result
+}
+
+/// `usher health db`: one connection, `SELECT 1`, and with `no_pending` no pending or
+/// unfinished migration. The error is one short, redacted line.
+#[allow(dead_code)] // through db::health
+pub async fn health(
+    backend: Backend,
+    url: &str,
+    settings: &MigrateSettings,
+    files: &[SqlFile],
+    no_pending: bool,
+    timeout: Duration,
+    application_name: &str,
+) -> std::result::Result<(), String> {
+    let mut db = match (backend.connect)(url, application_name, timeout).await {
+        Ok(db) => db,
+        Err(ConnectError::Retry(e) | ConnectError::Refused(e) | ConnectError::BadUrl(e)) => {
+            return Err(e);
+        }
+    };
+    let result = async {
+        db.query(&Stmt::new("SELECT 1", vec![]))
+            .await
+            .map_err(|e| e.to_string())?;
+        if !no_pending {
+            return Ok(());
+        }
+        let tables = db
+            .existing_tables(&known_tables())
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(format) =
+            format::detect(settings.format.as_deref(), files, &tables).map_err(|e| e.message)?
+        else {
+            return Ok(());
+        };
+        let migrations = source::load(files, format).map_err(|e| e.message)?;
+        let history = read_history(&mut *db, format, &tables)
+            .await
+            .map_err(|e| e.message)?;
+        let entries = plan::status(&migrations, &history, format);
+        let waiting: Vec<&plan::Entry> = entries
+            .iter()
+            .filter(|e| matches!(e.state, State::Pending | State::Failed))
+            .collect();
+        match waiting.last() {
+            None => Ok(()),
+            Some(last) => Err(format!(
+                "{} migration(s) pending or unfinished (newest: {} {})",
+                waiting.len(),
+                last.version,
+                last.name
+            )),
+        }
+    }
+    .await;
+    let _ = tokio::time::timeout(Duration::from_millis(300), db.close()).await;
+    result
+}
+
+/// Connects, retrying with backoff while the server is unreachable, unresolvable or starting
+/// up, until the deadline. Logs one line when the wait starts, one when the reason changes
+/// and one every 10 s — not one per retry.
+async fn connect_waiting(cx: &Context<'_>) -> Result<Box<dyn Db>> {
+    let started = Instant::now();
+    let shown = redact(cx.url);
+    let mut delay = Duration::from_millis(50);
+    let mut attempts = 0u32;
+    let mut last_reason = String::new();
+    let mut last_log: Option<Instant> = None;
+    loop {
+        let remaining = cx.deadline.saturating_duration_since(Instant::now());
+        let attempt_timeout = cx
+            .wait
+            .attempt_timeout
+            .min(remaining)
+            .max(Duration::from_millis(100));
+        let attempt = tokio::select! {
+            r = (cx.backend.connect)(cx.url, &cx.application_name, attempt_timeout) => r,
+            signal = cx.stop.signal() => {
+                return Err(Error::interrupted(signal, "the wait for the database"));
+            }
+        };
+        attempts += 1;
+        let reason = match attempt {
+            Ok(db) => {
+                if attempts > 1 {
+                    info!(
+                        step = "migrate",
+                        duration_ms = started.elapsed().as_millis() as u64,
+                        "{} is ready after {attempts} attempts",
+                        cx.backend.name
+                    );
+                }
+                return Ok(db);
+            }
+            Err(ConnectError::Refused(e)) => {
+                return Err(Error::new(
+                    Kind::DatabaseRefused,
+                    format!("{} at {shown} refused the connection: {e}", cx.backend.name),
+                ));
+            }
+            Err(ConnectError::BadUrl(e)) => {
+                return Err(Error::config(format!(
+                    "the database URL {shown} is not usable: {e}; fix DATABASE_URL \
+                     (or MIGRATION_DATABASE_URL)"
+                )));
+            }
+            Err(ConnectError::Retry(e)) => e,
+        };
+        if Instant::now() + delay >= cx.deadline {
+            return Err(Error::new(
+                Kind::Unavailable,
+                format!(
+                    "{} at {shown} was not ready within --wait-timeout ({:.0?}, {attempts} \
+                     attempts): {reason}; check that it runs and is reachable from here, or \
+                     raise --wait-timeout (USHER_WAIT_TIMEOUT)",
+                    cx.backend.name, cx.wait.timeout
+                ),
+            ));
+        }
+        let due = last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10));
+        if reason != last_reason || due {
+            info!(
+                step = "migrate",
+                "waiting for {} at {shown}: {reason}", cx.backend.name
+            );
+            last_reason = reason;
+            last_log = Some(Instant::now());
+        }
+        cx.stop.sleep(delay, "the wait for the database").await?;
+        delay = (delay * 2).min(cx.wait.interval.max(Duration::from_millis(50)));
+    }
+}
+
+/// Every table usher may need to know about, for one existence query.
+fn known_tables() -> Vec<&'static str> {
+    let mut t = format::tables();
+    t.push(unfinished::TABLE);
+    t
+}
+
+async fn session(db: &mut dyn Db, cx: &Context<'_>, action: Action) -> Result<i32> {
+    let tables = db
+        .existing_tables(&known_tables())
+        .await
+        .map_err(|e| db_error("cannot list the history tables", e))?;
+    let Some(format) = format::detect(cx.settings.format.as_deref(), &cx.files, &tables)? else {
+        return nothing_to_do(cx, action);
+    };
+    let migrations = source::load(&cx.files, format)?;
+    let mut s = Session {
+        db,
+        cx,
+        format,
+        migrations,
+        tables,
+        lock: None,
+    };
+    match action {
+        Action::Stage => s.migrate(false).await.map(|()| 0),
+        Action::Migrate { dry_run } => s.migrate(dry_run).await.map(|()| 0),
+        Action::Status { exit_code } => s.status(exit_code).await,
+        Action::Resolve { version, mark } => s.resolve(version, mark).await.map(|()| 0),
+    }
+}
+
+fn nothing_to_do(cx: &Context<'_>, action: Action) -> Result<i32> {
+    let dir = cx.settings.dir.display();
+    match action {
+        Action::Resolve { version, .. } => Err(Error::usage(format!(
+            "usher resolve {version}: the database has no migration history: nothing to resolve"
+        ))),
+        Action::Status { .. } => {
+            println!("no migrations in {dir} and no migration history in the database");
+            Ok(0)
+        }
+        _ => {
+            info!(step = "migrate", "no migrations in {dir}; nothing to do");
+            Ok(0)
+        }
+    }
+}
+
+async fn read_history(
+    db: &mut dyn Db,
+    format: &dyn HistoryFormat,
+    tables: &[String],
+) -> Result<Vec<AppliedRow>> {
+    let has = |t: &str| tables.iter().any(|x| x.eq_ignore_ascii_case(t));
+    let mut history = Vec::new();
+    if has(format.table()) {
+        let rows = db
+            .query(&format.select_rows(db.dialect()))
+            .await
+            .map_err(|e| db_error(&format!("cannot read {}", format.table()), e))?;
+        history = format.decode_rows(rows).map_err(|e| {
+            Error::new(
+                Kind::HistoryConflict,
+                format!("{e}; repair or remove that row"),
+            )
+        })?;
+    }
+    if has(unfinished::TABLE) {
+        let rows = db
+            .query(&unfinished::select(db.dialect(), format.table()))
+            .await
+            .map_err(|e| db_error(&format!("cannot read {}", unfinished::TABLE), e))?;
+        for marker in unfinished::decode(rows) {
+            match history.iter_mut().find(|r| r.version == marker.version) {
+                Some(row) => row.failed = true,
+                None => history.push(marker),
+            }
+        }
+        history.sort_by_key(|r| r.version);
+    }
+    Ok(history)
+}
+
+fn db_error(what: &str, e: DbError) -> Error {
+    let kind = if e.connection_lost {
+        Kind::Unavailable
+    } else {
+        Kind::MigrationFailed
+    };
+    Error::new(kind, format!("{what}: {e}"))
+}
+
+/// One connection's work on one history.
+struct Session<'s> {
+    db: &'s mut dyn Db,
+    cx: &'s Context<'s>,
+    format: &'static dyn HistoryFormat,
+    migrations: Vec<Migration>,
+    /// History tables known to exist.
+    tables: Vec<String>,
+    /// The lock key, while held.
+    lock: Option<i64>,
+}
+
+/// How a migration failed.
+enum Failure {
+    /// The script itself.
+    Script { error: DbError, offset: usize },
+    /// Usher's own statements around it.
+    Bookkeeping(DbError),
+}
+
+impl From<DbError> for Failure {
+    fn from(e: DbError) -> Failure {
+        Failure::Bookkeeping(e)
+    }
+}
+
+/// The outcome of work raced against a stop signal.
+enum Guarded<T> {
+    Done(T),
+    /// Stopped by this signal; the work's own result if it returned after the cancel.
+    Stopped(i32, Option<T>),
+}
+
+/// Runs `work`; on a stop signal, cancels its statement through `canceller` and gives it a
+/// moment to return (so the connection is usable for the rollback).
+async fn guarded<T>(
+    work: impl Future<Output = T>,
+    canceller: &dyn DynCanceller,
+    stop: &Stop<'_>,
+) -> Guarded<T> {
+    let mut work = std::pin::pin!(work);
+    tokio::select! {
+        biased;
+        r = &mut work => Guarded::Done(r),
+        signal = stop.signal() => {
+            canceller.cancel(Duration::from_millis(400)).await;
+            let returned = tokio::time::timeout(Duration::from_millis(300), &mut work).await.ok();
+            Guarded::Stopped(signal, returned)
+        }
+    }
+}
+
+impl Session<'_> {
+    fn has(&self, table: &str) -> bool {
+        self.tables.iter().any(|t| t.eq_ignore_ascii_case(table))
+    }
+
+    fn policy(&self) -> Policy {
+        Policy {
+            on_unknown: self.cx.settings.on_unknown,
+            allow_out_of_order: self.cx.settings.allow_out_of_order,
+        }
+    }
+
+    async fn history(&mut self) -> Result<Vec<AppliedRow>> {
+        read_history(self.db, self.format, &self.tables).await
+    }
+
+    /// `usher migrate` and the start-up stage.
+    async fn migrate(&mut self, dry_run: bool) -> Result<()> {
+        let history = self.history().await?;
+        if dry_run {
+            let p = plan::plan(&self.migrations, &history, self.format, self.policy())?;
+            self.print_plan(&p);
+            return Ok(());
+        }
+        // Without the lock: when everything is applied and nothing is unfinished, there is
+        // nothing to do whatever other replicas are doing (the common start).
+        if let Ok(p) = plan::plan(&self.migrations, &history, self.format, self.policy())
+            && p.pending.is_empty()
+        {
+            self.report(&p, 0, Duration::ZERO);
+            return Ok(());
+        }
+        // Anything else is decided again under the lock: another replica may be applying
+        // right now (its unfinished marker, its pending rows).
+        self.lock().await?;
+        let result = self.migrate_locked().await;
+        self.unlock().await;
+        result
+    }
+
+    /// Re-lists the history tables: another replica may have created one since the start.
+    async fn refresh_tables(&mut self) -> Result<()> {
+        self.tables = self
+            .db
+            .existing_tables(&known_tables())
+            .await
+            .map_err(|e| db_error("cannot list the history tables", e))?;
+        Ok(())
+    }
+
+    async fn migrate_locked(&mut self) -> Result<()> {
+        let started = Instant::now();
+        self.refresh_tables().await?;
+        self.ensure_table().await?;
+        let history = self.history().await?;
+        let p = plan::plan(&self.migrations, &history, self.format, self.policy())?;
+        let pending: Vec<Migration> = p.pending.iter().map(|m| (*m).clone()).collect();
+        for m in &pending {
+            let took = self.apply(m).await?;
+            info!(
+                step = "migrate",
+                duration_ms = took.as_millis() as u64,
+                "applied {} {}",
+                m.version,
+                m.name
+            );
+        }
+        let history = self.history().await?;
+        let p = plan::plan(&self.migrations, &history, self.format, self.policy())?;
+        self.report(&p, pending.len(), started.elapsed());
+        Ok(())
+    }
+
+    /// The summary line, and the warnings that go with a start.
+    fn report(&self, p: &plan::Plan<'_>, applied_now: usize, took: Duration) {
+        for m in &p.equivalent {
+            info!(
+                step = "migrate",
+                "{} differs from the applied migration {} only in line endings or a byte-order \
+                 mark; accepted",
+                m.file,
+                m.version
+            );
+        }
+        if !p.unknown.is_empty() {
+            warn!(
+                step = "migrate",
+                "the database has applied migrations with no file here: {} (an older image \
+                 after a newer one migrated?); starting anyway (--on-unknown error refuses)",
+                plan::list_rows(&p.unknown)
+            );
+        }
+        let at = p
+            .newest_applied
+            .map(|v| format!("version {v}"))
+            .unwrap_or_else(|| "no version".into());
+        if applied_now == 0 {
+            info!(
+                step = "migrate",
+                "database is up to date at {at} ({} format)",
+                self.format.name()
+            );
+        } else {
+            info!(
+                step = "migrate",
+                duration_ms = took.as_millis() as u64,
+                "applied {applied_now} migration{} in {} ms; now at {at} ({} format)",
+                if applied_now == 1 { "" } else { "s" },
+                took.as_millis(),
+                self.format.name()
+            );
+        }
+    }
+
+    fn print_plan(&self, p: &plan::Plan<'_>) {
+        if p.pending.is_empty() {
+            println!(
+                "nothing to apply: up to date at version {} ({} format)",
+                p.newest_applied
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                self.format.name()
+            );
+        } else {
+            println!(
+                "would apply {} migration{} ({} format):",
+                p.pending.len(),
+                if p.pending.len() == 1 { "" } else { "s" },
+                self.format.name()
+            );
+            for m in &p.pending {
+                let mode = if m.no_transaction {
+                    "  (no transaction)"
+                } else {
+                    ""
+                };
+                println!("  {:<16} {}{mode}", m.version, m.file);
+            }
+        }
+        if !p.unknown.is_empty() {
+            println!(
+                "applied with no file here (unknown): {}",
+                plan::list_rows(&p.unknown)
+            );
+        }
+    }
+
+    /// Takes the migration lock, polling with backoff (never a blocking lock: it deadlocks
+    /// with CREATE INDEX CONCURRENTLY), logging who holds it while waiting.
+    async fn lock(&mut self) -> Result<()> {
+        let database = self
+            .db
+            .database_name()
+            .await
+            .map_err(|e| db_error("cannot read the database name", e))?;
+        let key = self.format.lock_key(&database);
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(20);
+        let mut last_holder: Option<String> = None;
+        let mut last_log: Option<Instant> = None;
+        loop {
+            let got = tokio::select! {
+                r = self.db.try_lock(key) => r.map_err(|e| db_error("cannot take the migration lock", e))?,
+                signal = self.cx.stop.signal() => {
+                    return Err(Error::interrupted(signal, "the wait for the migration lock"));
+                }
+            };
+            if got {
+                self.lock = Some(key);
+                if last_log.is_some() {
+                    info!(
+                        step = "migrate",
+                        duration_ms = started.elapsed().as_millis() as u64,
+                        "got the migration lock"
+                    );
+                }
+                return Ok(());
+            }
+            let waited = started.elapsed();
+            let due = last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10));
+            let holder = if due || last_holder.is_none() {
+                self.db.lock_holder(key).await
+            } else {
+                last_holder.clone()
+            };
+            let named = holder
+                .clone()
+                .unwrap_or_else(|| "another process".to_string());
+            if waited >= self.cx.settings.lock_timeout {
+                return Err(Error::new(
+                    Kind::LockTimeout,
+                    format!(
+                        "the migration lock was held by {named} for longer than --lock-timeout \
+                         ({:.0?}); if that process is stuck, stop it (the lock goes with its \
+                         connection), or raise --lock-timeout (USHER_LOCK_TIMEOUT)",
+                        self.cx.settings.lock_timeout
+                    ),
+                ));
+            }
+            if due || holder != last_holder {
+                info!(
+                    step = "migrate",
+                    "waiting for the migration lock held by {named}"
+                );
+                last_log = Some(Instant::now());
+                last_holder = holder;
+            }
+            let left = self.cx.settings.lock_timeout.saturating_sub(waited);
+            self.cx
+                .stop
+                .sleep(delay.min(left), "the wait for the migration lock")
+                .await?;
+            delay = (delay * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    async fn unlock(&mut self) {
+        if let Some(key) = self.lock.take() {
+            let _ = tokio::time::timeout(Duration::from_millis(300), self.db.unlock(key)).await;
+        }
+    }
+
+    async fn ensure_table(&mut self) -> Result<()> {
+        if self.has(self.format.table()) {
+            return Ok(());
+        }
+        let ddl = self.format.create_table(self.db.dialect());
+        self.db
+            .execute(&Stmt::new(ddl, vec![]))
+            .await
+            .map_err(|e| db_error(&format!("cannot create {}", self.format.table()), e))?;
+        self.tables.push(self.format.table().to_string());
+        Ok(())
+    }
+
+    async fn ensure_unfinished_table(&mut self) -> Result<()> {
+        if self.has(unfinished::TABLE) {
+            return Ok(());
+        }
+        self.db
+            .execute(&Stmt::new(unfinished::create_table(), vec![]))
+            .await
+            .map_err(|e| db_error(&format!("cannot create {}", unfinished::TABLE), e))?;
+        self.tables.push(unfinished::TABLE.to_string());
+        Ok(())
+    }
+
+    /// Applies one migration and records it, atomically where the database allows.
+    ///
+    /// - In a transaction (the default): BEGIN, script, history row, COMMIT. On MySQL, DDL
+    ///   commits implicitly, so the row goes in first as "started" (sqlx's `success = false`,
+    ///   or usher's marker) and is completed before the COMMIT: a failure after an implicit
+    ///   commit leaves the marker behind, and the next start stops on it.
+    /// - Outside a transaction (`-- no-transaction`, or a script with its own BEGIN/COMMIT):
+    ///   the "started" marker is committed first, the script runs as written (a no-transaction
+    ///   script one statement at a time, as PostgreSQL runs a multi-statement query in one
+    ///   implicit transaction), then the row is completed in its own transaction.
+    async fn apply(&mut self, m: &Migration) -> Result<Duration> {
+        let d = self.db.dialect();
+        let format = self.format;
+        let text = m.executable_sql();
+        let statements = sql::statements(text, d.lexing);
+        let outside = m.no_transaction || sql::manages_transaction(&statements);
+        let marked = outside || d.ddl_commits;
+        let own_flag = format.record_started(d, m);
+        let uses_own_flag = own_flag.is_some();
+        let started: Vec<Stmt> = match (marked, own_flag) {
+            (false, _) => vec![],
+            (true, Some(stmts)) => stmts,
+            (true, None) => {
+                self.ensure_unfinished_table().await?;
+                vec![unfinished::insert(d, format.table(), m)]
+            }
+        };
+        let finish = |took: Duration| -> Vec<Stmt> {
+            if !marked {
+                format.record_applied(d, m, took)
+            } else if uses_own_flag {
+                format.record_finished(d, m, took)
+            } else {
+                let mut stmts = format.record_applied(d, m, took);
+                stmts.push(unfinished::delete(d, format.table(), m.version));
+                stmts
+            }
+        };
+        // One statement at a time only where a transaction cannot be used anyway.
+        let pieces: Vec<(usize, &str)> = if m.no_transaction {
+            statements
+                .iter()
+                .map(|s| (s.start, &text[s.start..s.end]))
+                .collect()
+        } else {
+            vec![(0, text)]
+        };
+
+        let canceller = self.db.canceller();
+        let db = &mut *self.db;
+        let began = Instant::now();
+        let work = async {
+            if !outside {
+                db.begin().await?;
+            }
+            for s in &started {
+                db.execute(s).await?;
+            }
+            for (i, (offset, piece)) in pieces.iter().enumerate() {
+                db.run_script(piece).await.map_err(|mut error| {
+                    if pieces.len() > 1 {
+                        error.statement = Some(i);
+                    }
+                    Failure::Script {
+                        error,
+                        offset: *offset,
+                    }
+                })?;
+            }
+            let took = began.elapsed();
+            if outside {
+                db.begin().await?;
+            }
+            for s in finish(took) {
+                db.execute(&s).await?;
+            }
+            db.commit().await?;
+            Ok::<Duration, Failure>(took)
+        };
+        let outcome = guarded(work, &*canceller, self.cx.stop).await;
+        let what = format!("migration {} ({})", m.version, m.file);
+        match outcome {
+            Guarded::Done(Ok(took)) => Ok(took),
+            Guarded::Done(Err(failure)) => {
+                let _ = tokio::time::timeout(Duration::from_secs(2), self.db.rollback()).await;
+                Err(self.failure(m, failure, &statements, marked).await)
+            }
+            Guarded::Stopped(signal, Some(Ok(_))) => Err(Error::interrupted(
+                signal,
+                &format!("migrations, just after {what} was applied"),
+            )),
+            Guarded::Stopped(signal, returned) => {
+                // The statement returned after the cancel: the connection is usable, so roll
+                // back and look whether a "started" marker survived (an implicit commit).
+                let left_behind = match returned {
+                    Some(_) => {
+                        let _ =
+                            tokio::time::timeout(Duration::from_millis(300), self.db.rollback())
+                                .await;
+                        marked && self.left_behind(m.version).await
+                    }
+                    None => marked,
+                };
+                let outcome = if left_behind {
+                    "part of it may have been committed, so it is recorded as unfinished: see \
+                     usher status and usher resolve"
+                } else {
+                    "it was rolled back and nothing was recorded"
+                };
+                Err(Error::interrupted(signal, &format!("{what}; {outcome}")))
+            }
+        }
+    }
+
+    /// Whether the history shows `version` as started and not finished (checked after a
+    /// failure; an unreadable history counts as yes, the safe answer).
+    async fn left_behind(&mut self, version: i64) -> bool {
+        let read = tokio::time::timeout(Duration::from_millis(300), self.history()).await;
+        match read {
+            Ok(Ok(h)) => h.iter().any(|r| r.version == version && r.failed),
+            _ => true,
+        }
+    }
+
+    /// The error for a failed migration: file, line:column, the database's code, message and
+    /// hint, and whether anything was left behind.
+    async fn failure(
+        &mut self,
+        m: &Migration,
+        failure: Failure,
+        statements: &[sql::Statement],
+        marked: bool,
+    ) -> Error {
+        let (error, offset) = match failure {
+            Failure::Bookkeeping(e) => {
+                return db_error(
+                    &format!(
+                        "cannot record migration {} ({}) in {}; it was rolled back",
+                        m.version,
+                        m.file,
+                        self.format.table()
+                    ),
+                    e,
+                );
+            }
+            Failure::Script { error, offset } => (error, offset),
+        };
+        let text = m.executable_sql();
+        let at = match (error.position, error.statement) {
+            (Some(pos), _) => {
+                let piece = &text[offset..];
+                Some(offset + sql::char_position_to_byte(piece, pos))
+            }
+            (None, Some(i)) => statements.get(i).map(|s| s.start),
+            (None, None) => None,
+        };
+        let location = match at {
+            Some(at) => {
+                let (line, column) = sql::line_col(text, at);
+                format!("{}:{line}:{column}", m.file)
+            }
+            None => m.file.clone(),
+        };
+        // Did the "started" marker survive the rollback (an implicit commit)?
+        let left_behind = marked && self.left_behind(m.version).await;
+        let outcome = if left_behind {
+            format!(
+                "part of it may have been committed ({}), so it is recorded as unfinished: check \
+                 the schema, then run `usher resolve {v} --applied` or undo it and run `usher \
+                 resolve {v} --rolled-back`",
+                if m.no_transaction || !self.db.dialect().ddl_commits {
+                    "it ran outside a transaction"
+                } else {
+                    "MySQL commits DDL at once"
+                },
+                v = m.version
+            )
+        } else {
+            "it was rolled back and nothing was recorded; fix the file and start again".to_string()
+        };
+        let kind = if error.connection_lost {
+            Kind::Unavailable
+        } else {
+            Kind::MigrationFailed
+        };
+        Error::new(
+            kind,
+            format!(
+                "migration {} failed at {location}: {error}; {outcome}",
+                m.version
+            ),
+        )
+    }
+
+    /// `usher status`: a table of every migration and its state.
+    async fn status(&mut self, exit_code: bool) -> Result<i32> {
+        let history = self.history().await?;
+        let entries = plan::status(&self.migrations, &history, self.format);
+        let rows: Vec<[String; 4]> = entries
+            .iter()
+            .map(|e| {
+                [
+                    e.version.to_string(),
+                    e.name.clone(),
+                    e.state.label().to_string(),
+                    e.applied_at.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        let header = [
+            "VERSION".to_string(),
+            "NAME".to_string(),
+            "STATE".to_string(),
+            "APPLIED AT".to_string(),
+        ];
+        let mut widths = [0usize; 4];
+        for row in std::iter::once(&header).chain(rows.iter()) {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        for row in std::iter::once(&header).chain(rows.iter()) {
+            let line = format!(
+                "{:<w0$}  {:<w1$}  {:<w2$}  {}",
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                w0 = widths[0],
+                w1 = widths[1],
+                w2 = widths[2]
+            );
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        print!("{out}");
+        info!(
+            step = "status",
+            "{} format, {}",
+            self.format.name(),
+            redact(self.cx.url)
+        );
+        let unhealthy = entries.iter().any(|e| match e.state {
+            State::Pending | State::Failed | State::Modified => true,
+            State::Unknown => self.cx.settings.on_unknown == crate::config::OnUnknown::Error,
+            State::Applied => false,
+        });
+        Ok(if exit_code && unhealthy {
+            Kind::Unhealthy.code()
+        } else {
+            0
+        })
+    }
+
+    /// `usher resolve VERSION --applied|--rolled-back`, under the lock.
+    async fn resolve(&mut self, version: i64, mark: ResolveMark) -> Result<()> {
+        self.lock().await?;
+        let result = self.resolve_locked(version, mark).await;
+        self.unlock().await;
+        result
+    }
+
+    async fn resolve_locked(&mut self, version: i64, mark: ResolveMark) -> Result<()> {
+        let d = self.db.dialect();
+        let format = self.format;
+        self.refresh_tables().await?;
+        let history = self.history().await?;
+        let Some(row) = history.iter().find(|r| r.version == version) else {
+            return Err(Error::usage(format!(
+                "usher resolve {version}: migration {version} has no record in {}: nothing to \
+                 resolve (usher status lists what is recorded)",
+                format.table()
+            )));
+        };
+        if !row.failed {
+            return Err(Error::usage(format!(
+                "usher resolve {version}: migration {version} is recorded as fully applied, not \
+                 as unfinished: nothing to resolve"
+            )));
+        }
+        let file = self
+            .migrations
+            .iter()
+            .find(|m| m.version == version)
+            .cloned();
+        // The format's own flag (sqlx's success = false) or usher's marker?
+        let synthetic = Migration {
+            version,
+            name: row.name.clone(),
+            file: String::new(),
+            sql: String::new(),
+            checksum: row.checksum.clone(),
+            no_transaction: false,
+            any_order: false,
+        };
+        let own_flag = format.record_started(d, &synthetic).is_some();
+        let stmts: Vec<Stmt> = match (mark, own_flag) {
+            (ResolveMark::Applied, true) => {
+                format.record_finished(d, file.as_ref().unwrap_or(&synthetic), Duration::ZERO)
+            }
+            (ResolveMark::Applied, false) => {
+                let Some(file) = &file else {
+                    return Err(Error::usage(format!(
+                        "usher resolve {version} --applied: there is no file for migration \
+                         {version} in {}, so its checksum cannot be recorded; run this with \
+                         the image that has it",
+                        self.cx.settings.dir.display()
+                    )));
+                };
+                let mut s = format.record_applied(d, file, Duration::ZERO);
+                s.push(unfinished::delete(d, format.table(), version));
+                s
+            }
+            (ResolveMark::RolledBack, true) => format.forget(d, version),
+            (ResolveMark::RolledBack, false) => {
+                vec![unfinished::delete(d, format.table(), version)]
+            }
+        };
+        let db = &mut *self.db;
+        let result = async {
+            db.begin().await?;
+            for s in &stmts {
+                db.execute(s).await?;
+            }
+            db.commit().await
+        }
+        .await;
+        if let Err(e) = result {
+            let _ = db.rollback().await;
+            return Err(db_error(&format!("cannot update {}", format.table()), e));
+        }
+        match mark {
+            ResolveMark::Applied => info!(
+                step = "resolve",
+                "migration {version} ({}) is now recorded as applied", row.name
+            ),
+            ResolveMark::RolledBack => info!(
+                step = "resolve",
+                "migration {version} ({}) is no longer recorded; it will run at the next start",
+                row.name
+            ),
+        }
+        Ok(())
+    }
+}

@@ -1,10 +1,6 @@
 //! Rule: `usher health db` is healthy (exit 0) when `DATABASE_URL` — or the file named by
 //! `DATABASE_URL_FILE` — answers `SELECT 1`; with `--no-pending` it is also unhealthy (exit 1)
 //! while migrations are pending, so a rollout waits for them. It never prints the password.
-//!
-//! The tests marked `needs the db engine` run against the database module from the database
-//! branch (`db::health`); this branch holds a placeholder that always fails. Un-ignore them
-//! once both are merged.
 
 mod common;
 
@@ -63,7 +59,6 @@ fn check_pending_gate(url: &str, dir: &TempDir) {
 }
 
 #[test]
-#[ignore = "needs the db engine"]
 fn sqlite_with_and_without_pending_migrations() {
     let dir = TempDir::new("health-sqlite");
     let db = dir.join("app.db");
@@ -73,7 +68,6 @@ fn sqlite_with_and_without_pending_migrations() {
 }
 
 #[test]
-#[ignore = "needs the db engine"]
 fn database_url_file_is_read_and_nothing_else_is_printed() {
     let dir = TempDir::new("health-secret");
     let db = dir.join("app.db");
@@ -184,7 +178,6 @@ impl Drop for Postgres {
 }
 
 #[test]
-#[ignore = "needs the db engine"]
 fn postgres_with_and_without_pending_migrations() {
     let dir = TempDir::new("health-postgres");
     let Some(pg) = Postgres::start(&dir) else {

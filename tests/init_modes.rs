@@ -129,7 +129,8 @@ fn without_a_re_exec_usher_supervises_in_process() {
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o700)).unwrap();
     let usher = |args: &[&str]| {
         let mut cmd = std::process::Command::new(&copy);
-        cmd.env_clear()
+        cmd.current_dir("/")
+            .env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .args(["--user", "nobody", "--init", "always"])
             .args(args)

@@ -21,6 +21,7 @@ fn ctrl_c_reaches_the_app_through_the_terminal() {
     let mut cmd = std::process::Command::new("script");
     // -q: no banner; -e: script's exit code is the command's; the typescript is discarded.
     cmd.args(["-q", "-e", "-c", &command, "/dev/null"]);
+    cmd.current_dir("/");
     cmd.env_clear();
     cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default());
     let mut run = Live::start_with_stdin(&mut cmd);

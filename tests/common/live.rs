@@ -211,6 +211,7 @@ pub fn usher_in_pid_namespace() -> Command {
     let mut cmd = Command::new("unshare");
     cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"]);
     cmd.arg(super::usher_path());
+    cmd.current_dir("/");
     cmd.env_clear();
     cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default());
     cmd.stdin(Stdio::null());

@@ -34,9 +34,12 @@ pub fn example_path(name: &str) -> PathBuf {
 }
 
 /// A `Command` for usher with a clean, predictable environment: only PATH is kept, so the
-/// developer's own `USHER_*` or `DATABASE_URL` cannot leak into a test.
+/// developer's own `USHER_*` or `DATABASE_URL` cannot leak into a test. It runs in `/`, not in
+/// the checkout, whose example `migrations/` directory would otherwise be picked up (a test
+/// that wants a working directory sets its own).
 pub fn usher() -> Command {
     let mut cmd = Command::new(usher_path());
+    cmd.current_dir("/");
     cmd.env_clear();
     cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default());
     cmd.stdin(Stdio::null());
@@ -213,6 +216,7 @@ pub fn in_mount_namespace(setup: &str) -> Command {
         setup,
         "sh",
     ])
+    .current_dir("/")
     .env_clear()
     .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
     cmd

@@ -47,6 +47,7 @@ impl Environment {
     }
 
     /// Like `non_empty`, as UTF-8 text; a non-UTF-8 value is a configuration error naming it.
+    #[cfg_attr(not(feature = "_db"), allow(dead_code))]
     pub fn text(&self, name: &str) -> crate::exit::Result<Option<&str>> {
         match self.non_empty(name) {
             None => Ok(None),

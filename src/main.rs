@@ -73,7 +73,10 @@ fn run(args: Vec<OsString>) -> i32 {
     // Block signals before anything else, so none that arrives during start-up is lost.
     let startup = match Startup::begin() {
         Ok(s) => s,
-        Err(e) => return failed(report(&e)),
+        Err(e) => {
+            eprintln!("usher: error: {e}");
+            return failed(e.code());
+        }
     };
     let config = match Config::from_args(args, Environment::from_process()) {
         Ok(c) => c,

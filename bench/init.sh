@@ -31,7 +31,7 @@ for tool in unshare hyperfine; do
 done
 
 # name|binary|arguments before the child (not PID 1 they register as subreaper where they can)
-declare -a INITS=("usher|$USHER|--init always --log-level warn --")
+declare -a INITS=("usher|$USHER|--init always --migrate never --log-level warn --")
 declare -A PACKAGE=([tini-static]=tini [dumb-init]=dumb-init [catatonit]=catatonit)
 for candidate in "tini-static|tini-static|-s --" "dumb-init|dumb-init|--" "catatonit|catatonit|--"; do
     IFS='|' read -r name bin _ <<<"$candidate"
@@ -108,9 +108,24 @@ for i in "${INITS[@]}"; do
     NSS[$(name_of "$i")]=$NS_PID
 done
 # shellcheck disable=SC2086
-start_in_namespace "$FALLBACK" --user nobody --init always --log-level error --
+start_in_namespace "$FALLBACK" --user nobody --init always --migrate never --log-level error --
 PIDS[usher-fallback]=$INIT_PID
 NSS[usher-fallback]=$NS_PID
+# After a migration run (the example migrations on a fresh SQLite file): the start-up process
+# has loaded the database driver and the async runtime; the supervisor should not carry them.
+MIGRATED=$(mktemp -d /tmp/usher-bench-db.XXXXXX)
+chmod 0777 "$MIGRATED"
+trap 'rm -f "$FALLBACK"; rm -rf "$MIGRATED"' EXIT
+if "$USHER" --version >/dev/null && [ -d migrations ]; then
+    start_in_namespace env DATABASE_URL="sqlite://$MIGRATED/reexec.db" USHER_MIGRATIONS="$PWD/migrations" \
+        "$USHER" --user nobody --init always --log-level error --
+    PIDS[usher-migrated]=$INIT_PID
+    NSS[usher-migrated]=$NS_PID
+    start_in_namespace env DATABASE_URL="sqlite://$MIGRATED/fallback.db" USHER_MIGRATIONS="$PWD/migrations" \
+        "$FALLBACK" --user nobody --init always --log-level error --
+    PIDS[usher-fallback-migrated]=$INIT_PID
+    NSS[usher-fallback-migrated]=$NS_PID
+fi
 sleep 0.5
 declare -A BEFORE
 for name in "${!PIDS[@]}"; do
@@ -169,6 +184,10 @@ mapfile -t v < <(vals SIZE); row "binary size (bytes)" "${v[@]}"
 echo
 printf 'usher in-process fallback (no re-exec): VmRSS %s kB, RssAnon %s kB, %s wake-ups in %s s\n' \
     "${RSS[usher-fallback]}" "${ANON[usher-fallback]}" "${SWITCHES[usher-fallback]}" "$IDLE"
+if [ -n "${RSS[usher-migrated]:-}" ]; then
+    printf 'after migrating a SQLite database first: re-executed supervisor VmRSS %s kB (RssAnon %s kB); in-process fallback VmRSS %s kB (RssAnon %s kB)\n' \
+        "${RSS[usher-migrated]}" "${ANON[usher-migrated]}" "${RSS[usher-fallback-migrated]}" "${ANON[usher-fallback-migrated]}"
+fi
 echo
 echo "Ratios (other / usher):"
 for n in "${names[@]:1}"; do

@@ -10,7 +10,7 @@ use nix::unistd::{AccessFlags, access};
 
 use crate::environment::Environment;
 use crate::exit::{Error, Kind, Result};
-use crate::signals::Inherited;
+use crate::signals::Startup;
 
 /// The app, ready to start: its program resolved, its argv and environment as C strings.
 #[derive(Debug, Clone)]
@@ -124,12 +124,12 @@ fn find_program(program: &OsStr, env: &Environment) -> Result<PathBuf> {
 
 /// Replaces usher with the app: same PID, nothing of usher left. Restores the inherited signal
 /// mask and dispositions right before `execve`. Returns only on failure.
-pub fn exec(app: &App, inherited: &Inherited) -> Error {
+pub fn exec(app: &App, startup: &Startup) -> Error {
     let path = match CString::new(app.path.as_os_str().as_bytes()) {
         Ok(p) => p,
         Err(_) => return Error::usage("the program path contains a NUL byte"),
     };
-    inherited.restore();
+    startup.restore_for_exec();
     let errno = match nix::unistd::execve(&path, &app.argv, &app.envp) {
         Err(errno) => errno,
         Ok(never) => match never {},

@@ -173,7 +173,7 @@ fn boot(mut config: Config, startup: &Startup) -> Result<i32> {
         }
     }
     startup.check("start-up")?;
-    Err(handover::exec(&app, &startup.inherited()))
+    Err(handover::exec(&app, startup))
 }
 
 fn resolve_secrets(config: &mut Config) -> Result<()> {

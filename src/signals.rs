@@ -50,19 +50,6 @@ pub struct Inherited {
 }
 
 impl Inherited {
-    /// Reads the current mask and dispositions. Call before changing either.
-    pub fn capture() -> Inherited {
-        let mut old = SigSet::empty();
-        let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, None, Some(&mut old));
-        let ignored = (1..=MAX_SIGNAL)
-            .filter(|&n| sys::is_ignored(n))
-            .fold(0, |bits, n| bits | 1 << (n - 1));
-        Inherited {
-            blocked: sys::mask_bits(&old),
-            ignored,
-        }
-    }
-
     /// Puts the inherited dispositions and mask back: every signal that was ignored is
     /// ignored, every other one is default; the mask is the inherited one. Uses only
     /// async-signal-safe calls, so it may run between fork and exec.
@@ -105,7 +92,13 @@ pub fn blockable() -> SigSet {
 
 /// Start-up signal handling: created first thing in `main`, finished at the hand-over.
 pub struct Startup {
-    inherited: Inherited,
+    /// The inherited mask, read before blocking anything.
+    blocked: u64,
+    /// The inherited dispositions, read when first needed: usher sets none before the hand-over
+    /// (no handlers: stop signals come through a signalfd; no Rust runtime `main` ignoring
+    /// SIGPIPE), so they are still the inherited ones then, and the exec path never pays for
+    /// reading 64 of them.
+    ignored: std::cell::OnceCell<u64>,
     stop: SignalFd,
     stopped_by: std::cell::Cell<Option<i32>>,
 }
@@ -113,7 +106,8 @@ pub struct Startup {
 impl Startup {
     /// Captures the inherited state, then blocks every forwardable signal.
     pub fn begin() -> Result<Startup> {
-        let inherited = Inherited::capture();
+        let mut old = SigSet::empty();
+        let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, None, Some(&mut old));
         let mut stop_set = SigSet::empty();
         for s in STOP {
             stop_set.add(*s);
@@ -123,14 +117,37 @@ impl Startup {
         let stop = SignalFd::with_flags(&stop_set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
             .map_err(|e| Error::os("signalfd", e))?;
         Ok(Startup {
-            inherited,
+            blocked: sys::mask_bits(&old),
+            ignored: std::cell::OnceCell::new(),
             stop,
             stopped_by: std::cell::Cell::new(None),
         })
     }
 
+    /// The signal state usher was started with.
     pub fn inherited(&self) -> Inherited {
-        self.inherited
+        debug_assert!(
+            self.ignored.get().is_some() || !sys::dispositions_changed(),
+            "dispositions read after usher changed one"
+        );
+        Inherited {
+            blocked: self.blocked,
+            ignored: *self.ignored.get_or_init(|| {
+                (1..=MAX_SIGNAL)
+                    .filter(|&n| sys::is_ignored(n))
+                    .fold(0, |bits, n| bits | 1 << (n - 1))
+            }),
+        }
+    }
+
+    /// Right before usher execs the app: puts the inherited mask back, and the inherited
+    /// dispositions too if usher changed any (it does not on this path).
+    pub fn restore_for_exec(&self) {
+        if sys::dispositions_changed() {
+            self.inherited().restore();
+        } else {
+            sys::set_mask(&sys::mask_from_bits(self.blocked));
+        }
     }
 
     /// Readable once TERM, INT or QUIT is pending: for `poll` and async waits.

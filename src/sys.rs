@@ -32,8 +32,20 @@ pub fn is_ignored(signal: c_int) -> bool {
     }
 }
 
+/// Signals whose disposition usher itself has set (bit N-1 = signal N). Until one is set, every
+/// disposition is still the inherited one, so nothing needs restoring before an exec.
+static CHANGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Whether usher has set any signal's disposition since it started.
+pub fn dispositions_changed() -> bool {
+    CHANGED.load(std::sync::atomic::Ordering::Relaxed) != 0
+}
+
 /// Sets `signal` to SIG_IGN or SIG_DFL. Async-signal-safe: usable between fork and exec.
 pub fn set_ignored(signal: c_int, ignored: bool) {
+    if (1..=64).contains(&signal) {
+        CHANGED.fetch_or(1 << (signal - 1), std::sync::atomic::Ordering::Relaxed);
+    }
     // SAFETY: installs no handler function, only SIG_IGN or SIG_DFL, with an empty mask.
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();

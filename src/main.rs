@@ -39,6 +39,9 @@ use std::time::Instant;
 use tracing::{error, info, warn};
 
 use config::{Command, Config};
+
+#[global_allocator]
+static ALLOCATOR: sys::Allocator = sys::Allocator;
 use environment::Environment;
 use exit::{Error, Kind, Result};
 use signals::Startup;

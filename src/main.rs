@@ -171,7 +171,7 @@ fn boot(mut config: Config, startup: &Startup) -> Result<i32> {
             warn!(
                 step = "exec",
                 "{} arrived during start-up, before the app could handle it; dropped",
-                signals::name(signal)
+                exit::signal_name(signal)
             );
         }
     }

@@ -168,16 +168,8 @@ fn verify(target: &Target) -> Result<()> {
              not starting the app"
         )));
     }
-    let mut have: Vec<u32> = getgroups()
-        .map_err(|e| Error::os("getgroups", e))?
-        .iter()
-        .map(|g| g.as_raw())
-        .collect();
-    let mut want = target.groups.clone();
-    have.sort_unstable();
-    have.dedup();
-    want.sort_unstable();
-    want.dedup();
+    let have = group_set(getgroups().map_err(|e| Error::os("getgroups", e))?, None);
+    let want = group_set(target.groups.iter().map(|g| Gid::from_raw(*g)), None);
     if have != want {
         return Err(Error::privileges(format!(
             "privilege drop incomplete: groups {have:?}, wanted {want:?}; not starting the app"
@@ -196,22 +188,9 @@ fn verify(target: &Target) -> Result<()> {
 fn already_target(target: &Target) -> Result<()> {
     let uid = getuid().as_raw();
     let gid = getgid().as_raw();
-    let mut have: Vec<u32> = getgroups()
-        .unwrap_or_default()
-        .iter()
-        .map(|g| g.as_raw())
-        .filter(|g| *g != gid)
-        .collect();
-    let mut want: Vec<u32> = target
-        .groups
-        .iter()
-        .copied()
-        .filter(|g| *g != gid)
-        .collect();
-    have.sort_unstable();
-    have.dedup();
-    want.sort_unstable();
-    want.dedup();
+    // The primary gid may or may not be listed among the supplementary groups: ignore it.
+    let have = group_set(getgroups().unwrap_or_default(), Some(gid));
+    let want = group_set(target.groups.iter().map(|g| Gid::from_raw(*g)), Some(gid));
     if uid == target.uid && gid == target.gid && have == want {
         return Ok(());
     }
@@ -221,6 +200,18 @@ fn already_target(target: &Target) -> Result<()> {
          docker run) and let --user drop privileges, or unset --user/USHER_USER",
         users::describe(target)
     )))
+}
+
+/// Supplementary groups as a sorted set of ids, without `except`.
+fn group_set(groups: impl IntoIterator<Item = Gid>, except: Option<u32>) -> Vec<u32> {
+    let mut set: Vec<u32> = groups
+        .into_iter()
+        .map(|g| g.as_raw())
+        .filter(|g| Some(*g) != except)
+        .collect();
+    set.sort_unstable();
+    set.dedup();
+    set
 }
 
 /// PR_SET_NO_NEW_PRIVS: execve can no longer grant privileges (setuid binaries, file caps).

@@ -19,7 +19,7 @@ use std::time::Duration;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-use crate::exit::{Error, Result, signal_name};
+use crate::exit::{Error, Result};
 use crate::sys;
 
 /// Signals the kernel raises synchronously for a fault in this process: never blocked, never
@@ -199,11 +199,6 @@ pub fn ignored_by_default(signal: i32) -> bool {
     ]
     .iter()
     .any(|s| *s as i32 == signal)
-}
-
-/// For messages.
-pub fn name(signal: i32) -> String {
-    signal_name(signal)
 }
 
 #[cfg(test)]

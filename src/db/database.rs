@@ -224,18 +224,21 @@ pub trait Database: Sized {
     /// statements that completed before it), so the caller can name its line.
     async fn run_script(&mut self, sql: &str) -> Result<(), DbError>;
 
-    /// Starts a transaction with plain SQL on this connection.
+    // Transaction control goes through the simple protocol (`run_script`): one message, no
+    // prepared statement.
+
+    /// Starts a transaction on this connection.
     async fn begin(&mut self) -> Result<(), DbError> {
-        self.execute(&Stmt::new("BEGIN", vec![])).await.map(drop)
+        self.run_script("BEGIN").await
     }
 
     async fn commit(&mut self) -> Result<(), DbError> {
-        self.execute(&Stmt::new("COMMIT", vec![])).await.map(drop)
+        self.run_script("COMMIT").await
     }
 
     /// Rolls back whatever transaction is open; must succeed when none is.
     async fn rollback(&mut self) -> Result<(), DbError> {
-        self.execute(&Stmt::new("ROLLBACK", vec![])).await.map(drop)
+        self.run_script("ROLLBACK").await
     }
 
     /// Closes the connection cleanly (the server releases session locks).

@@ -6,6 +6,29 @@ use sqlx::{Decode, Encode, Executor, Row, Type};
 
 use super::database::{DbError, Stmt, Value};
 
+/// `stmt` as an sqlx query with its parameters bound.
+fn bound<DB>(stmt: &Stmt) -> sqlx::query::Query<'static, DB, <DB as sqlx::Database>::Arguments>
+where
+    DB: sqlx::Database,
+    i64: for<'q> Encode<'q, DB> + Type<DB>,
+    bool: for<'q> Encode<'q, DB> + Type<DB>,
+    String: for<'q> Encode<'q, DB> + Type<DB>,
+    Vec<u8>: for<'q> Encode<'q, DB> + Type<DB>,
+    Option<String>: for<'q> Encode<'q, DB> + Type<DB>,
+{
+    let mut q = sqlx::query::<DB>(sqlx::AssertSqlSafe(stmt.sql.clone()));
+    for p in &stmt.params {
+        q = match p {
+            Value::Null => q.bind(None::<String>),
+            Value::Int(i) => q.bind(*i),
+            Value::Text(t) => q.bind(t.clone()),
+            Value::Bytes(b) => q.bind(b.clone()),
+            Value::Bool(b) => q.bind(*b),
+        };
+    }
+    q
+}
+
 /// Binds `stmt`'s parameters and runs it; returns rows affected.
 pub async fn execute<DB, C>(
     conn: &mut C,
@@ -23,16 +46,7 @@ where
     Option<String>: for<'q> Encode<'q, DB> + Type<DB>,
     <DB as sqlx::Database>::QueryResult: RowsAffected,
 {
-    let mut q = sqlx::query::<DB>(sqlx::AssertSqlSafe(stmt.sql.clone()));
-    for p in &stmt.params {
-        q = match p {
-            Value::Null => q.bind(None::<String>),
-            Value::Int(i) => q.bind(*i),
-            Value::Text(t) => q.bind(t.clone()),
-            Value::Bytes(b) => q.bind(b.clone()),
-            Value::Bool(b) => q.bind(*b),
-        };
-    }
+    let q = bound::<DB>(stmt);
     q.execute(&mut *conn)
         .await
         .map(|r| r.affected())
@@ -56,16 +70,7 @@ where
     Option<String>: for<'q> Encode<'q, DB> + Type<DB>,
     DB::Row: DecodeValues,
 {
-    let mut q = sqlx::query::<DB>(sqlx::AssertSqlSafe(stmt.sql.clone()));
-    for p in &stmt.params {
-        q = match p {
-            Value::Null => q.bind(None::<String>),
-            Value::Int(i) => q.bind(*i),
-            Value::Text(t) => q.bind(t.clone()),
-            Value::Bytes(b) => q.bind(b.clone()),
-            Value::Bool(b) => q.bind(*b),
-        };
-    }
+    let q = bound::<DB>(stmt);
     let rows = q.fetch_all(&mut *conn).await.map_err(err)?;
     rows.iter().map(DecodeValues::values).collect()
 }

@@ -263,18 +263,6 @@ impl Database for MySql {
         driver::run_script(&mut self.conn, sql, error).await
     }
 
-    async fn begin(&mut self) -> Result<(), DbError> {
-        self.run_script("BEGIN").await
-    }
-
-    async fn commit(&mut self) -> Result<(), DbError> {
-        self.run_script("COMMIT").await
-    }
-
-    async fn rollback(&mut self) -> Result<(), DbError> {
-        self.run_script("ROLLBACK").await
-    }
-
     async fn close(self) {
         let _ = self.conn.close().await;
     }

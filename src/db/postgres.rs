@@ -276,19 +276,6 @@ impl Database for Postgres {
         driver::run_script(&mut self.conn, sql, error).await
     }
 
-    // Transaction control through the simple protocol: one message, no prepared statement.
-    async fn begin(&mut self) -> Result<(), DbError> {
-        self.run_script("BEGIN").await
-    }
-
-    async fn commit(&mut self) -> Result<(), DbError> {
-        self.run_script("COMMIT").await
-    }
-
-    async fn rollback(&mut self) -> Result<(), DbError> {
-        self.run_script("ROLLBACK").await
-    }
-
     async fn close(self) {
         let _ = self.conn.close().await;
     }

@@ -184,10 +184,6 @@ impl Database for Sqlite {
         self.run_script("BEGIN IMMEDIATE").await
     }
 
-    async fn commit(&mut self) -> Result<(), DbError> {
-        self.run_script("COMMIT").await
-    }
-
     async fn rollback(&mut self) -> Result<(), DbError> {
         // SQLite errors on ROLLBACK without a transaction; that is the "nothing to undo" case.
         match self.run_script("ROLLBACK").await {

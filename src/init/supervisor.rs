@@ -225,7 +225,7 @@ impl Supervisor<'_> {
     /// Forwards `signal` to the app (or its group), after `--rewrite-signal`; arms the
     /// stop timeout when it is a terminating one.
     fn forward_signal(&mut self, signal: c_int) {
-        let name = signals::name(signal);
+        let name = crate::exit::signal_name(signal);
         let sent = match self
             .settings
             .rewrite
@@ -245,13 +245,17 @@ impl Supervisor<'_> {
             self.child.as_raw()
         };
         match sys::send_signal(target, sent) {
-            Ok(()) => debug!(step = "init", "forwarded {name} as {}", signals::name(sent)),
+            Ok(()) => debug!(
+                step = "init",
+                "forwarded {name} as {}",
+                crate::exit::signal_name(sent)
+            ),
             // The app exited and is not reaped yet: the next reap sees it.
             Err(Errno::ESRCH) => debug!(step = "init", "{name} not forwarded: the app is gone"),
             Err(e) => warn!(
                 step = "init",
                 "kill({target}, {}) failed: {e}; the app did not get {name}",
-                signals::name(sent)
+                crate::exit::signal_name(sent)
             ),
         }
         let terminating = |s: c_int| signals::STOP.iter().any(|t| *t as c_int == s);
@@ -333,7 +337,7 @@ impl Supervisor<'_> {
                 debug!(
                     step = "init",
                     "{} not forwarded: the app has exited",
-                    signals::name(signal)
+                    crate::exit::signal_name(signal)
                 );
             }
         }

@@ -22,7 +22,18 @@ fn an_idle_supervisor_never_wakes_up() {
             .and_then(|v| v.parse::<u64>().ok())
             .expect("voluntary_ctxt_switches")
     };
-    let before = switches();
+    // Let start-up finish first: on a loaded machine the supervisor may still be logging or
+    // closing descriptors when the app appears. A periodic timer (tini's 1 s) still shows up
+    // below, since the quiet 300 ms needed here is far shorter than the 3 s measured.
+    let mut before = switches();
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = switches();
+        if now == before {
+            break;
+        }
+        before = now;
+    }
     std::thread::sleep(Duration::from_secs(3));
     let after = switches();
     assert_eq!(
@@ -36,9 +47,11 @@ fn an_idle_supervisor_never_wakes_up() {
 }
 
 /// The supervisor is a fresh exec of usher: its memory is the init loop's, not the
-/// start-up's. The 400 KB target is for the static release build (bench/init.sh); this debug
-/// build is larger, so the bound here only catches a supervisor that kept the start-up
-/// (several MB with the database drivers).
+/// start-up's. The 400 KB target is for the static release build (bench/init.sh). Here the
+/// bound is on anonymous memory (RssAnon): a supervisor that kept the start-up holds several
+/// MB of heap and runtime there, while the pages of the (80 MB, debug) binary that the kernel
+/// maps around each fault (RssFile) vary with the kernel's page-cache folio sizes and the
+/// machine's load, and say nothing about what the supervisor kept.
 #[test]
 fn the_supervisor_is_a_fresh_small_process() {
     if !require_pid_namespaces() {
@@ -49,8 +62,15 @@ fn the_supervisor_is_a_fresh_small_process() {
     wait_for_child_named(&mut run, usher, "sleep");
     let cmdline = std::fs::read_to_string(format!("/proc/{usher}/cmdline")).unwrap();
     assert!(cmdline.contains("--supervise-internal"), "{cmdline:?}");
-    let rss_kb: u64 = status_field(usher, "VmRSS")
-        .and_then(|v| v.trim_end_matches(" kB").trim().parse().ok())
-        .expect("VmRSS");
-    assert!(rss_kb < 4096, "supervisor VmRSS {rss_kb} kB");
+    let kb = |field: &str| -> u64 {
+        status_field(usher, field)
+            .and_then(|v| v.trim_end_matches(" kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("{field} in /proc/{usher}/status"))
+    };
+    let anon_kb = kb("RssAnon");
+    assert!(
+        anon_kb < 2048,
+        "supervisor RssAnon {anon_kb} kB (VmRSS {} kB)",
+        kb("VmRSS")
+    );
 }

@@ -98,6 +98,17 @@ pub fn res_ids() -> ((u32, u32, u32), (u32, u32, u32)) {
     ((ru, eu, su), (rg, eg, sg))
 }
 
+/// Sets usher's own `HOME` (not only the app's) after the privilege drop, so that what usher
+/// itself does afterwards — a database driver looking for `~/.pgpass` or `~/.postgresql/` — acts
+/// as the target user, not as root.
+pub fn set_own_home(home: &str) {
+    // SAFETY: `set_var` is unsafe because another thread may read the environment at the same
+    // time. usher is single-threaded here: the privilege drop runs before the wait stage starts
+    // its threads and before the database stage starts its runtime, and nothing before it
+    // spawns any.
+    unsafe { std::env::set_var("HOME", home) }
+}
+
 /// A signal set as bits: bit N-1 is signal N, for N in 1..=64 (real-time signals included,
 /// which nix's `Signal` does not cover).
 pub fn mask_bits(set: &SigSet) -> u64 {

@@ -5,9 +5,13 @@ use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use std::os::unix::fs::MetadataExt;
+
 use nix::errno::Errno;
+use nix::sys::statvfs::{FsFlags, statvfs};
 use nix::unistd::{AccessFlags, access};
 
+use crate::config;
 use crate::environment::Environment;
 use crate::exit::{Error, Kind, Result};
 use crate::signals::Startup;
@@ -53,6 +57,49 @@ pub fn prepare(program: &OsStr, args: &[OsString], env: &Environment) -> Result<
         argv,
         envp: env.to_envp(),
     })
+}
+
+/// Fails early, before any waiting or migrating, when the app's command is a usher subcommand
+/// or flag that is not also a program in PATH: `ENTRYPOINT ["usher", "--"]` and then
+/// `docker run IMAGE migrate` would otherwise migrate and then exit 127.
+pub fn refuse_usher_word(program: &OsStr, args: &[OsString], env: &Environment) -> Result<()> {
+    match find_program(program, env) {
+        Err(e) if e.kind == Kind::NotFound && usher_word(program).is_some() => Err(Error::new(
+            Kind::NotFound,
+            format!("{e}; {}", usher_word_hint(program, args)),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `program` as text when it is one of usher's own words.
+fn usher_word(program: &OsStr) -> Option<&str> {
+    program.to_str().filter(|w| config::is_usher_word(w))
+}
+
+/// How to run usher's own subcommand when the ENTRYPOINT's `--` made it the app's command.
+fn usher_word_hint(program: &OsStr, args: &[OsString]) -> String {
+    let word = program.to_string_lossy();
+    let what = if word.starts_with('-') {
+        "a usher option"
+    } else {
+        "a usher subcommand"
+    };
+    let usher = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "/usr/local/bin/usher".to_string());
+    let words = std::iter::once(program)
+        .chain(args.iter().map(OsString::as_os_str))
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>();
+    format!(
+        "{word} is {what}, but it came after `--` (an ENTRYPOINT [\"usher\", \"--\"]), which \
+         makes it the app's command; to run usher itself: `docker run --entrypoint {usher} \
+         IMAGE {}` (Kubernetes: command: [\"{usher}\", \"{}\"]), or remove the `--` from \
+         the ENTRYPOINT",
+        words.join(" "),
+        words.join("\", \"")
+    )
 }
 
 fn find_program(program: &OsStr, env: &Environment) -> Result<PathBuf> {
@@ -103,8 +150,9 @@ fn find_program(program: &OsStr, env: &Environment) -> Result<PathBuf> {
         return Err(Error::new(
             Kind::NotExecutable,
             format!(
-                "{}: permission denied (not executable by this user); chmod +x it or run as a user that may",
-                candidate.display()
+                "{}: permission denied: {}",
+                candidate.display(),
+                why_not_executable(&candidate)
             ),
         ));
     }
@@ -113,13 +161,45 @@ fn find_program(program: &OsStr, env: &Environment) -> Result<PathBuf> {
     } else {
         ""
     };
+    let usher = match usher_word(program) {
+        Some(_) => format!("; {}", usher_word_hint(program, &[])),
+        None => String::new(),
+    };
     Err(Error::new(
         Kind::NotFound,
         format!(
-            "{name}: command not found in PATH={}{hint}",
+            "{name}: command not found in PATH={}{hint}{usher}",
             path_var.to_string_lossy()
         ),
     ))
+}
+
+/// Why this user may not execute `path`, with the fix: a noexec mount (where chmod cannot
+/// help), no execute bit at all, or execute bits that do not include this user.
+fn why_not_executable(path: &Path) -> String {
+    let noexec = statvfs(path).is_ok_and(|fs| fs.flags().contains(FsFlags::ST_NOEXEC));
+    if noexec {
+        return "the filesystem it is on is mounted noexec, so nothing there can be executed \
+                (chmod +x cannot help); mount it without noexec, or copy the program to an \
+                executable location"
+            .to_string();
+    }
+    let Ok(meta) = std::fs::metadata(path) else {
+        return "check its permissions and those of the directories above it".to_string();
+    };
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o111 == 0 {
+        return format!("it has no execute bit (mode {mode:04o}); chmod +x it");
+    }
+    format!(
+        "it is executable (mode {mode:04o}, owner {}:{}) but not by uid {} gid {}; chmod a+x it, \
+         or run as a user that may; for a script, also check that its #! interpreter is \
+         executable and not on a noexec mount",
+        meta.uid(),
+        meta.gid(),
+        nix::unistd::geteuid(),
+        nix::unistd::getegid()
+    )
 }
 
 /// Replaces usher with the app: same PID, nothing of usher left. Restores the inherited signal
@@ -162,7 +242,10 @@ pub fn exec_error(app: &App, errno: Errno) -> Error {
         ),
         Errno::EACCES => Error::new(
             Kind::NotExecutable,
-            format!("{path}: permission denied; chmod +x it, or check noexec mounts"),
+            format!(
+                "{path}: permission denied: {}",
+                why_not_executable(&app.path)
+            ),
         ),
         other => Error::new(
             Kind::NotExecutable,

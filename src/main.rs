@@ -129,8 +129,12 @@ fn boot(mut config: Config, startup: &Startup) -> Result<i32> {
         _ => {}
     }
 
-    // 1. Refuse a setuid install (gosu's rule).
+    // 1. Refuse a setuid install (gosu's rule), and a usher subcommand given as the app's
+    //    command (`ENTRYPOINT ["usher", "--"]`, then `docker run IMAGE migrate`).
     privileges::refuse_setuid_install()?;
+    if let Command::Run { program, args } = &command {
+        handover::refuse_usher_word(program, args, &config.env)?;
+    }
     // 2. Turn NAME_FILE secrets into variables, as root.
     resolve_secrets(&mut config)?;
     startup.check("start-up")?;

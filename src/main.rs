@@ -170,15 +170,7 @@ fn boot(mut config: Config, startup: &Startup) -> Result<i32> {
     if init::wanted(&config.init) {
         return init::supervise(app, &config.init, config.log, startup);
     }
-    for signal in startup.drain_pending() {
-        if !signals::ignored_by_default(signal) {
-            warn!(
-                step = "exec",
-                "{} arrived during start-up, before the app could handle it; dropped",
-                exit::signal_name(signal)
-            );
-        }
-    }
+    startup.drop_pending("exec");
     startup.check("start-up")?;
     Err(handover::exec(&app, startup))
 }

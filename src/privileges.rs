@@ -90,8 +90,14 @@ impl Current {
         self.uids != (t.uid, t.uid, t.uid)
     }
 
+    /// The supplementary groups need changing (setgroups).
+    fn groups_differ(&self, t: &Target) -> bool {
+        self.groups != group_set(ids(&t.groups), None)
+    }
+
+    /// The group ids or the supplementary groups need changing (setgroups, setgid).
     fn gids_differ(&self, t: &Target) -> bool {
-        self.gids != (t.gid, t.gid, t.gid) || self.groups != group_set(ids(&t.groups), None)
+        self.gids != (t.gid, t.gid, t.gid) || self.groups_differ(t)
     }
 
     /// Already `t`, as far as a non-root process can tell: the primary gid may or may not be
@@ -113,8 +119,9 @@ fn ids(groups: &[u32]) -> impl Iterator<Item = Gid> + '_ {
 }
 
 /// Fails, naming both identities and the fix, when usher cannot become `target`: it is not
-/// root and not already `target`, or it is root without the capabilities the set*id calls
-/// need (`docker run --cap-drop ALL`).
+/// root and not already `target`; it is root without the capabilities the set*id calls need
+/// (`docker run --cap-drop ALL`); or its user namespace forbids the change (setgroups denied,
+/// an id that is not mapped).
 fn check_can_become(target: &Target, passwd: &str) -> Result<()> {
     let current = Current::read()?;
     if current.is(target) {
@@ -130,10 +137,60 @@ fn check_can_become(target: &Target, passwd: &str) -> Result<()> {
     if current.gids_differ(target) && lacks(CAP_SETGID) {
         missing.push("SETGID");
     }
-    if missing.is_empty() {
-        return Ok(());
+    if !missing.is_empty() {
+        return Err(missing_capabilities(&missing, target));
     }
-    Err(missing_capabilities(&missing, target))
+    check_user_namespace(&current, target)
+}
+
+/// In a user namespace (rootless Docker or Podman, `unshare --user`), root may still be unable
+/// to switch: setgroups(2) is refused when /proc/self/setgroups says `deny`, and an id outside
+/// /proc/self/uid_map or gid_map cannot be taken (EINVAL). Outside one, the maps cover every id.
+fn check_user_namespace(current: &Current, target: &Target) -> Result<()> {
+    let who = users::describe(target);
+    let setgroups = std::fs::read_to_string("/proc/self/setgroups").unwrap_or_default();
+    if current.groups_differ(target) && setgroups.trim() == "deny" {
+        return Err(Error::privileges(format!(
+            "usher runs in a user namespace where setgroups is disabled (/proc/self/setgroups \
+             is \"deny\", as after `unshare --map-root-user`), so it cannot set the groups of \
+             {who}; run it in a user namespace whose id maps were written by a privileged \
+             helper (newuidmap/newgidmap, as rootless Docker and Podman do), or start it as \
+             that user directly"
+        )));
+    }
+    let unmapped_uid = (!id_mapped("/proc/self/uid_map", target.uid)).then_some(target.uid);
+    let unmapped_gid = std::iter::once(target.gid)
+        .chain(target.groups.iter().copied())
+        .find(|g| !id_mapped("/proc/self/gid_map", *g));
+    let (kind, id, map) = match (unmapped_uid, unmapped_gid) {
+        (Some(uid), _) => ("uid", uid, "/proc/self/uid_map"),
+        (None, Some(gid)) => ("gid", gid, "/proc/self/gid_map"),
+        (None, None) => return Ok(()),
+    };
+    let ranges = std::fs::read_to_string(map).unwrap_or_default();
+    Err(Error::privileges(format!(
+        "{kind} {id} is not mapped in usher's user namespace ({map}: {}), so no process there can \
+         take it and usher cannot switch to {who}; give the container more ids (the \
+         /etc/subuid and /etc/subgid ranges of rootless Docker or Podman) or choose a --user \
+         inside the mapped range",
+        ranges.split_whitespace().collect::<Vec<_>>().join(" ")
+    )))
+}
+
+/// Whether `id` falls in one of the ranges of a uid_map/gid_map file (`inside outside count`
+/// per line, user_namespaces(7)); true when the file cannot be read (no /proc: the set*id
+/// calls will tell).
+fn id_mapped(map: &str, id: u32) -> bool {
+    let Ok(text) = std::fs::read_to_string(map) else {
+        return true;
+    };
+    text.lines().any(|line| {
+        let f: Vec<u64> = line
+            .split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        f.len() == 3 && (f[0]..f[0] + f[2]).contains(&u64::from(id))
+    })
 }
 
 /// usher's effective capabilities, as a bit set (CapEff in /proc/self/status); `None` when
@@ -438,30 +495,38 @@ pub fn drop_to(target: &Target, env: &mut Environment) -> Result<()> {
         let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
         return Err(not_root(&current, target, &passwd));
     }
-    let failed = |call: String, e: nix::errno::Errno| {
+    // The checks in `target` make these failures unexpected; what is said stays true anyway.
+    let failed = |call: String, cap: u32, e: nix::errno::Errno| {
         let hint = match e {
-            nix::errno::Errno::EPERM => {
-                "; usher lacks CAP_SETUID/CAP_SETGID: `docker run --cap-add SETUID --cap-add \
-                 SETGID` (Kubernetes: securityContext.capabilities.add: [\"SETUID\", \"SETGID\"])"
+            nix::errno::Errno::EPERM if lacks(cap) => {
+                "usher lacks the capability: `docker run --cap-add SETUID --cap-add SETGID` \
+                 (Kubernetes: securityContext.capabilities.add: [\"SETUID\", \"SETGID\"])"
             }
-            _ => "",
+            nix::errno::Errno::EPERM => {
+                "the kernel refused although usher has the capability: a seccomp profile, an \
+                 LSM (AppArmor, SELinux) or the user namespace forbids it"
+            }
+            nix::errno::Errno::EINVAL => {
+                "the id is not mapped in usher's user namespace (/proc/self/uid_map, gid_map)"
+            }
+            _ => "unexpected",
         };
-        Error::privileges(format!("{call} failed: {e}{hint}; not starting the app"))
+        Error::privileges(format!("{call} failed: {e}; {hint}; not starting the app"))
     };
-    if current.gids_differ(target) {
+    if current.groups_differ(target) {
         let groups: Vec<Gid> = ids(&target.groups).collect();
         setgroups(&groups).map_err(|e| {
-            failed(
-                format!("setgroups({})", users::group_list(&target.groups)),
-                e,
-            )
+            let call = format!("setgroups({})", users::group_list(&target.groups));
+            failed(call, CAP_SETGID, e)
         })?;
+    }
+    if current.gids_differ(target) {
         setgid(Gid::from_raw(target.gid))
-            .map_err(|e| failed(format!("setgid({})", target.gid), e))?;
+            .map_err(|e| failed(format!("setgid({})", target.gid), CAP_SETGID, e))?;
     }
     if current.uids_differ(target) {
         setuid(Uid::from_raw(target.uid))
-            .map_err(|e| failed(format!("setuid({})", target.uid), e))?;
+            .map_err(|e| failed(format!("setuid({})", target.uid), CAP_SETUID, e))?;
     }
     verify(target)?;
     crate::sys::set_own_home(&target.home);

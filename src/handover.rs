@@ -175,10 +175,10 @@ fn find_program(program: &OsStr, env: &Environment) -> Result<PathBuf> {
 }
 
 /// Why this user may not execute `path`, with the fix: a noexec mount (where chmod cannot
-/// help), no execute bit at all, or execute bits that do not include this user.
+/// help), no execute bit at all, execute bits that do not include this user, or — when the file
+/// itself may be executed — its `#!` interpreter, for the same reasons.
 fn why_not_executable(path: &Path) -> String {
-    let noexec = statvfs(path).is_ok_and(|fs| fs.flags().contains(FsFlags::ST_NOEXEC));
-    if noexec {
+    if on_noexec_mount(path) {
         return "the filesystem it is on is mounted noexec, so nothing there can be executed \
                 (chmod +x cannot help); mount it without noexec, or copy the program to an \
                 executable location"
@@ -191,15 +191,48 @@ fn why_not_executable(path: &Path) -> String {
     if mode & 0o111 == 0 {
         return format!("it has no execute bit (mode {mode:04o}); chmod +x it");
     }
-    format!(
-        "it is executable (mode {mode:04o}, owner {}:{}) but not by uid {} gid {}; chmod a+x it, \
-         or run as a user that may; for a script, also check that its #! interpreter is \
-         executable and not on a noexec mount",
-        meta.uid(),
-        meta.gid(),
-        nix::unistd::geteuid(),
-        nix::unistd::getegid()
-    )
+    if access(path, AccessFlags::X_OK).is_err() {
+        return format!(
+            "it is executable (mode {mode:04o}, owner {}:{}) but not by uid {} gid {}; chmod \
+             a+x it, or run as a user that may",
+            meta.uid(),
+            meta.gid(),
+            nix::unistd::geteuid(),
+            nix::unistd::getegid()
+        );
+    }
+    match interpreter(path) {
+        Some(interp) if on_noexec_mount(&interp) => format!(
+            "its #! interpreter {} is on a filesystem mounted noexec (chmod +x cannot help); \
+             mount it without noexec, or use an interpreter elsewhere",
+            interp.display()
+        ),
+        Some(interp) => format!(
+            "its #! interpreter {} cannot be executed by uid {}; chmod +x it or use another",
+            interp.display(),
+            nix::unistd::geteuid()
+        ),
+        None => "check the permissions of the directories above it and any security profile \
+                 (AppArmor, SELinux) that confines the app"
+            .to_string(),
+    }
+}
+
+fn on_noexec_mount(path: &Path) -> bool {
+    statvfs(path).is_ok_and(|fs| fs.flags().contains(FsFlags::ST_NOEXEC))
+}
+
+/// The interpreter named by a script's `#!` line, if it has one.
+fn interpreter(path: &Path) -> Option<PathBuf> {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(path).ok()?.read(&mut head).ok()?;
+    let line = head[..n].strip_prefix(b"#!")?;
+    let line = line.split(|b| *b == b'\n').next()?;
+    let word = line
+        .split(|b| *b == b' ' || *b == b'\t')
+        .find(|w| !w.is_empty())?;
+    Some(PathBuf::from(OsStr::from_bytes(word)))
 }
 
 /// Replaces usher with the app: same PID, nothing of usher left. Restores the inherited signal

@@ -203,7 +203,12 @@ fn effective_capabilities() -> Option<u64> {
 
 /// Whether usher surely lacks capability `cap` (false when it cannot tell).
 fn lacks(cap: u32) -> bool {
-    effective_capabilities().is_some_and(|caps| caps & (1 << cap) == 0)
+    has_capability(cap) == Some(false)
+}
+
+/// Whether usher has capability `cap` in its effective set; `None` when it cannot tell.
+fn has_capability(cap: u32) -> Option<bool> {
+    effective_capabilities().map(|caps| caps & (1 << cap) != 0)
 }
 
 /// Root, but without CAP_SETUID/CAP_SETGID: say which, and how to grant them.
@@ -287,7 +292,7 @@ pub fn chown_trees(paths: &[PathBuf], target: &Target) -> Result<()> {
     if paths.is_empty() {
         return Ok(());
     }
-    if !geteuid().is_root() || lacks(CAP_CHOWN) {
+    if !geteuid().is_root() || has_capability(CAP_CHOWN) == Some(false) {
         return refuse_if_foreign(paths, target);
     }
     for root in paths {
@@ -428,12 +433,22 @@ fn chown_tree(path: &Path, target: &Target, stats: &mut ChownStats) {
 fn report_tree(root: &Path, target: &Target, stats: &ChownStats) -> Result<()> {
     let (uid, gid) = (target.uid, target.gid);
     if stats.denied.count > 0 && stats.changed == 0 {
+        // With CAP_CHOWN known to be missing, `chown_trees` has already refused.
+        let who = match has_capability(CAP_CHOWN) {
+            Some(_) => format!(
+                "the filesystem refuses to give files to {uid}:{gid} even to root (NFS with \
+                 root_squash, a rootless or user-namespaced mount, immutable files)"
+            ),
+            None => "usher may lack CAP_CHOWN (/proc is not mounted, so it cannot tell: \
+                     `docker run --cap-add CHOWN`), or the filesystem refuses the change even to \
+                     root (NFS with root_squash, immutable files)"
+                .to_string(),
+        };
         return Err(Error::privileges(format!(
-            "--chown {}: the filesystem refuses to give files to {uid}:{gid} even to root \
-             (NFS with root_squash, a rootless or user-namespaced mount, immutable files), so \
-             the app could not write there: {}; pre-own the volume for {uid}:{gid} where it is \
-             served and remove it from --chown/USHER_CHOWN",
+            "--chown {}: {}, so the app could not write there: {}; pre-own the volume for \
+             {uid}:{gid} where it is served and remove it from --chown/USHER_CHOWN",
             root.display(),
+            who,
             stats.denied.summary(false)
         )));
     }
@@ -497,16 +512,21 @@ pub fn drop_to(target: &Target, env: &mut Environment) -> Result<()> {
     }
     // The checks in `target` make these failures unexpected; what is said stays true anyway.
     let failed = |call: String, cap: u32, e: nix::errno::Errno| {
-        let hint = match e {
-            nix::errno::Errno::EPERM if lacks(cap) => {
+        let hint = match (e, has_capability(cap)) {
+            (nix::errno::Errno::EPERM, Some(false)) => {
                 "usher lacks the capability: `docker run --cap-add SETUID --cap-add SETGID` \
                  (Kubernetes: securityContext.capabilities.add: [\"SETUID\", \"SETGID\"])"
             }
-            nix::errno::Errno::EPERM => {
+            (nix::errno::Errno::EPERM, None) => {
+                "usher may lack CAP_SETUID/CAP_SETGID (/proc is not mounted, so it cannot tell: \
+                 `docker run --cap-add SETUID --cap-add SETGID`), or a seccomp profile or an \
+                 LSM forbids the call"
+            }
+            (nix::errno::Errno::EPERM, Some(true)) => {
                 "the kernel refused although usher has the capability: a seccomp profile, an \
                  LSM (AppArmor, SELinux) or the user namespace forbids it"
             }
-            nix::errno::Errno::EINVAL => {
+            (nix::errno::Errno::EINVAL, _) => {
                 "the id is not mapped in usher's user namespace (/proc/self/uid_map, gid_map)"
             }
             _ => "unexpected",

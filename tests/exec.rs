@@ -415,4 +415,28 @@ fn a_program_on_a_noexec_mount_is_reported_as_such() {
         assert!(!out.stderr().contains("chmod +x it"), "{}", out.describe());
         assert!(!out.stdout().contains("ran"), "{}", out.describe());
     }
+    // The same in init mode, where the supervisor's child fails to exec.
+    let out = run(common::in_mount_namespace(script)
+        .arg(&mnt)
+        .arg(common::usher_path())
+        .args(["--init", "always", "--"])
+        .arg(mnt.join("bin-true")));
+    out.expect_code(126)
+        .expect_stderr_contains("mounted noexec");
+    // A script elsewhere whose #! interpreter sits on the noexec mount: the interpreter is named.
+    let script_elsewhere = dir.join("uses-noexec-interpreter");
+    std::fs::write(
+        &script_elsewhere,
+        format!("#!{}/bin-true\necho ran\n", mnt.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script_elsewhere, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = run(common::in_mount_namespace(script)
+        .arg(&mnt)
+        .arg(common::usher_path())
+        .arg("--")
+        .arg(&script_elsewhere));
+    out.expect_code(126)
+        .expect_stderr_contains(&format!("#! interpreter {}/bin-true", mnt.display()))
+        .expect_stderr_contains("mounted noexec");
 }

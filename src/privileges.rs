@@ -1,5 +1,7 @@
-//! The privilege drop, with gosu's semantics: refuse a setuid install, hand `--chown` trees to
-//! the target user, then setgroups → setgid → setuid, and prove the drop cannot be undone.
+//! The privilege drop, with gosu's semantics: refuse a setuid install, check before anything is
+//! changed that the drop can happen (root, its capabilities, its user namespace), hand
+//! `--chown` trees to the target user, then setgroups → setgid → setuid, and prove the drop
+//! cannot be undone.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -100,8 +102,9 @@ impl Current {
         self.gids != (t.gid, t.gid, t.gid) || self.groups_differ(t)
     }
 
-    /// Already `t`, as far as a non-root process can tell: the primary gid may or may not be
-    /// listed among the supplementary groups (docker run --user lists it), so it is ignored.
+    /// Already `t`, as far as a non-root process can tell (one that cannot change anything):
+    /// the primary gid may or may not be listed among the supplementary groups (docker run
+    /// --user lists it), so it is ignored. Root compares exactly, as gosu sets exactly.
     fn is(&self, t: &Target) -> bool {
         !self.uids_differ(t)
             && self.gids == (t.gid, t.gid, t.gid)
@@ -124,12 +127,15 @@ fn ids(groups: &[u32]) -> impl Iterator<Item = Gid> + '_ {
 /// an id that is not mapped).
 fn check_can_become(target: &Target, passwd: &str) -> Result<()> {
     let current = Current::read()?;
-    if current.is(target) {
-        return Ok(());
-    }
     if !geteuid().is_root() {
+        if current.is(target) {
+            return Ok(());
+        }
         return Err(not_root(&current, target, passwd));
     }
+    // As root, each call is needed exactly when it changes something, as in `drop_to`.
+    let caps = effective_capabilities();
+    let lacks = |cap: u32| caps.is_some_and(|caps| caps & (1 << cap) == 0);
     let mut missing = Vec::new();
     if current.uids_differ(target) && lacks(CAP_SETUID) {
         missing.push("SETUID");
@@ -145,11 +151,13 @@ fn check_can_become(target: &Target, passwd: &str) -> Result<()> {
 
 /// In a user namespace (rootless Docker or Podman, `unshare --user`), root may still be unable
 /// to switch: setgroups(2) is refused when /proc/self/setgroups says `deny`, and an id outside
-/// /proc/self/uid_map or gid_map cannot be taken (EINVAL). Outside one, the maps cover every id.
+/// /proc/self/uid_map or gid_map cannot be taken (EINVAL). Outside one, the maps cover every id
+/// and setgroups is allowed.
 fn check_user_namespace(current: &Current, target: &Target) -> Result<()> {
     let who = users::describe(target);
-    let setgroups = std::fs::read_to_string("/proc/self/setgroups").unwrap_or_default();
-    if current.groups_differ(target) && setgroups.trim() == "deny" {
+    if current.groups_differ(target)
+        && std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
+    {
         return Err(Error::privileges(format!(
             "usher runs in a user namespace where setgroups is disabled (/proc/self/setgroups \
              is \"deny\", as after `unshare --map-root-user`), so it cannot set the groups of \
@@ -158,39 +166,76 @@ fn check_user_namespace(current: &Current, target: &Target) -> Result<()> {
              that user directly"
         )));
     }
-    let unmapped_uid = (!id_mapped("/proc/self/uid_map", target.uid)).then_some(target.uid);
+    let uid_map = IdMap::read("/proc/self/uid_map");
+    if uid_map.is_whole() {
+        return Ok(());
+    }
+    let gid_map = IdMap::read("/proc/self/gid_map");
     let unmapped_gid = std::iter::once(target.gid)
         .chain(target.groups.iter().copied())
-        .find(|g| !id_mapped("/proc/self/gid_map", *g));
-    let (kind, id, map) = match (unmapped_uid, unmapped_gid) {
-        (Some(uid), _) => ("uid", uid, "/proc/self/uid_map"),
-        (None, Some(gid)) => ("gid", gid, "/proc/self/gid_map"),
-        (None, None) => return Ok(()),
+        .find(|g| !gid_map.contains(*g));
+    let (kind, id, map) = match unmapped_gid {
+        _ if !uid_map.contains(target.uid) => ("uid", target.uid, &uid_map),
+        Some(gid) => ("gid", gid, &gid_map),
+        None => return Ok(()),
     };
-    let ranges = std::fs::read_to_string(map).unwrap_or_default();
     Err(Error::privileges(format!(
-        "{kind} {id} is not mapped in usher's user namespace ({map}: {}), so no process there can \
-         take it and usher cannot switch to {who}; give the container more ids (the \
-         /etc/subuid and /etc/subgid ranges of rootless Docker or Podman) or choose a --user \
-         inside the mapped range",
-        ranges.split_whitespace().collect::<Vec<_>>().join(" ")
+        "{kind} {id} is not mapped in usher's user namespace (/proc/self/{kind}_map: {}), so no \
+         process there can take it and usher cannot switch to {who}; give the container more \
+         ids (the /etc/subuid and /etc/subgid ranges of rootless Docker or Podman) or choose a \
+         --user inside the mapped range",
+        map.text
     )))
 }
 
-/// Whether `id` falls in one of the ranges of a uid_map/gid_map file (`inside outside count`
-/// per line, user_namespaces(7)); true when the file cannot be read (no /proc: the set*id
-/// calls will tell).
-fn id_mapped(map: &str, id: u32) -> bool {
-    let Ok(text) = std::fs::read_to_string(map) else {
-        return true;
-    };
-    text.lines().any(|line| {
-        let f: Vec<u64> = line
-            .split_whitespace()
-            .filter_map(|n| n.parse().ok())
+/// A uid_map or gid_map: `inside outside count` per line (user_namespaces(7)).
+struct IdMap {
+    /// The ranges of ids inside the namespace, as `start..end`.
+    ranges: Vec<std::ops::Range<u64>>,
+    /// The file's numbers on one line, for messages.
+    text: String,
+    /// Unreadable (no /proc): every id counts as mapped, and the set*id calls will tell.
+    unknown: bool,
+}
+
+impl IdMap {
+    fn read(path: &str) -> IdMap {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return IdMap {
+                ranges: Vec::new(),
+                text: String::new(),
+                unknown: true,
+            };
+        };
+        let ranges = text
+            .lines()
+            .filter_map(|line| {
+                let f: Vec<u64> = line
+                    .split_whitespace()
+                    .filter_map(|n| n.parse().ok())
+                    .collect();
+                (f.len() == 3).then(|| f[0]..f[0] + f[2])
+            })
             .collect();
-        f.len() == 3 && (f[0]..f[0] + f[2]).contains(&u64::from(id))
-    })
+        IdMap {
+            ranges,
+            text: text.split_whitespace().collect::<Vec<_>>().join(" "),
+            unknown: false,
+        }
+    }
+
+    fn contains(&self, id: u32) -> bool {
+        self.unknown || self.ranges.iter().any(|r| r.contains(&u64::from(id)))
+    }
+
+    /// The initial namespace's map, `0 0 4294967295`, or unknown: nothing to check.
+    fn is_whole(&self) -> bool {
+        self.unknown
+            || self
+                .ranges
+                .iter()
+                .any(|r| r.start == 0 && r.end >= u64::from(u32::MAX))
+    }
 }
 
 /// usher's effective capabilities, as a bit set (CapEff in /proc/self/status); `None` when
@@ -199,11 +244,6 @@ fn effective_capabilities() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
     u64::from_str_radix(hex.trim(), 16).ok()
-}
-
-/// Whether usher surely lacks capability `cap` (false when it cannot tell).
-fn lacks(cap: u32) -> bool {
-    has_capability(cap) == Some(false)
 }
 
 /// Whether usher has capability `cap` in its effective set; `None` when it cannot tell.
@@ -233,13 +273,21 @@ fn missing_capabilities(missing: &[&str], target: &Target) -> Error {
     } else {
         ("them", "grant them")
     };
+    // Starting as the target directly is an alternative only for a user other than root.
+    let or_start_as = if target.uid == 0 {
+        String::new()
+    } else {
+        format!(
+            ", or start the container as that user directly (`docker run --user {}`) so no \
+             switch is needed",
+            docker_user(target)
+        )
+    };
     Error::privileges(format!(
         "usher runs as root but without {caps} (the container was started with --cap-drop ALL \
          or without {them}), so it cannot switch to {}; {grant} with `docker run {docker}` \
-         (Kubernetes: securityContext.capabilities.add: [{kubernetes}]), or start the \
-         container as that user directly (`docker run --user {}`) so no switch is needed",
+         (Kubernetes: securityContext.capabilities.add: [{kubernetes}]){or_start_as}",
         users::describe(target),
-        docker_user(target)
     ))
 }
 
@@ -502,13 +550,13 @@ fn report_tree(root: &Path, target: &Target, stats: &ChownStats) -> Result<()> {
 pub fn drop_to(target: &Target, env: &mut Environment) -> Result<()> {
     env.set("HOME", &target.home);
     let current = Current::read()?;
-    if current.is(target) {
+    if !geteuid().is_root() {
+        if !current.is(target) {
+            let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+            return Err(not_root(&current, target, &passwd));
+        }
         crate::sys::set_own_home(&target.home);
         return Ok(());
-    }
-    if !geteuid().is_root() {
-        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-        return Err(not_root(&current, target, &passwd));
     }
     // The checks in `target` make these failures unexpected; what is said stays true anyway.
     let failed = |call: String, cap: u32, e: nix::errno::Errno| {

@@ -71,29 +71,44 @@ fn without_setuid_and_setgid_the_drop_fails_up_front_with_the_fix() {
         .expect_stdout_contains("65534");
 }
 
+/// usher as root, without any capability, with supplementary groups `groups` ("" for none).
+fn root_without_caps_in_groups(groups: &str, spec: &str) -> common::Run {
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--inh-caps=-all", "--bounding-set=-all"]);
+    match groups {
+        "" => cmd.arg("--clear-groups"),
+        g => cmd.arg(format!("--groups={g}")),
+    };
+    cmd.arg("--")
+        .arg(usher_path())
+        .args(["--user", spec, "--", "sh", "-c"])
+        .arg("id -u; grep CapEff /proc/self/status")
+        .current_dir("/")
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin");
+    run(&mut cmd)
+}
+
 #[test]
 fn a_spec_that_changes_nothing_needs_no_capability() {
     if !prerequisites() {
         return;
     }
-    // usher starts as uid 0, gid 0, groups 0 (setpriv --clear-groups then --groups=0).
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--inh-caps=-all", "--bounding-set=-all", "--groups=0", "--"])
-        .arg(usher_path())
-        .args([
-            "--user",
-            "0:0",
-            "--",
-            "sh",
-            "-c",
-            "id -u; grep CapEff /proc/self/status",
-        ])
-        .current_dir("/")
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin");
-    run(&mut cmd)
+    // uid 0, gid 0, no supplementary groups: exactly what `0:0` asks for.
+    root_without_caps_in_groups("", "0:0")
         .expect_code(0)
         .expect_stdout_contains("0\nCapEff:\t0000000000000000");
+    // With a group to drop, CAP_SETGID is needed; starting "as root" is no alternative.
+    let out = root_without_caps_in_groups("4", "0:0");
+    out.expect_code(77)
+        .expect_stderr_contains("without CAP_SETGID ")
+        .expect_stderr_contains("--cap-add SETGID");
+    assert!(
+        !out.stderr().contains("docker run --user"),
+        "{}",
+        out.describe()
+    );
+    assert!(out.stdout().is_empty(), "the app ran\n{}", out.describe());
 }
 
 #[test]

@@ -134,7 +134,7 @@ fn check_can_become(target: &Target, passwd: &str) -> Result<()> {
         return Err(not_root(&current, target, passwd));
     }
     // As root, each call is needed exactly when it changes something, as in `drop_to`.
-    let caps = effective_capabilities();
+    let caps = crate::sys::effective_capabilities();
     let lacks = |cap: u32| caps.is_some_and(|caps| caps & (1 << cap) == 0);
     let mut missing = Vec::new();
     if current.uids_differ(target) && lacks(CAP_SETUID) {
@@ -151,9 +151,13 @@ fn check_can_become(target: &Target, passwd: &str) -> Result<()> {
 
 /// In a user namespace (rootless Docker or Podman, `unshare --user`), root may still be unable
 /// to switch: setgroups(2) is refused when /proc/self/setgroups says `deny`, and an id outside
-/// /proc/self/uid_map or gid_map cannot be taken (EINVAL). Outside one, the maps cover every id
-/// and setgroups is allowed.
+/// /proc/self/uid_map or gid_map cannot be taken (EINVAL). Outside one (the uid map covers every
+/// id), there is nothing more to read.
 fn check_user_namespace(current: &Current, target: &Target) -> Result<()> {
+    let uid_map = IdMap::read("/proc/self/uid_map");
+    if uid_map.is_whole() {
+        return Ok(());
+    }
     let who = users::describe(target);
     if current.groups_differ(target)
         && std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
@@ -165,10 +169,6 @@ fn check_user_namespace(current: &Current, target: &Target) -> Result<()> {
              helper (newuidmap/newgidmap, as rootless Docker and Podman do), or start it as \
              that user directly"
         )));
-    }
-    let uid_map = IdMap::read("/proc/self/uid_map");
-    if uid_map.is_whole() {
-        return Ok(());
     }
     let gid_map = IdMap::read("/proc/self/gid_map");
     let unmapped_gid = std::iter::once(target.gid)
@@ -238,17 +238,9 @@ impl IdMap {
     }
 }
 
-/// usher's effective capabilities, as a bit set (CapEff in /proc/self/status); `None` when
-/// /proc is not mounted, in which case the calls themselves report what they lack.
-fn effective_capabilities() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
-    u64::from_str_radix(hex.trim(), 16).ok()
-}
-
 /// Whether usher has capability `cap` in its effective set; `None` when it cannot tell.
 fn has_capability(cap: u32) -> Option<bool> {
-    effective_capabilities().map(|caps| caps & (1 << cap) != 0)
+    crate::sys::effective_capabilities().map(|caps| caps & (1 << cap) != 0)
 }
 
 /// Root, but without CAP_SETUID/CAP_SETGID: say which, and how to grant them.
@@ -487,7 +479,7 @@ fn report_tree(root: &Path, target: &Target, stats: &ChownStats) -> Result<()> {
                 "the filesystem refuses to give files to {uid}:{gid} even to root (NFS with \
                  root_squash, a rootless or user-namespaced mount, immutable files)"
             ),
-            None => "usher may lack CAP_CHOWN (/proc is not mounted, so it cannot tell: \
+            None => "usher may lack CAP_CHOWN (capget(2) failed, so it cannot tell: \
                      `docker run --cap-add CHOWN`), or the filesystem refuses the change even to \
                      root (NFS with root_squash, immutable files)"
                 .to_string(),
@@ -566,7 +558,7 @@ pub fn drop_to(target: &Target, env: &mut Environment) -> Result<()> {
                  (Kubernetes: securityContext.capabilities.add: [\"SETUID\", \"SETGID\"])"
             }
             (nix::errno::Errno::EPERM, None) => {
-                "usher may lack CAP_SETUID/CAP_SETGID (/proc is not mounted, so it cannot tell: \
+                "usher may lack CAP_SETUID/CAP_SETGID (capget(2) failed, so it cannot tell: \
                  `docker run --cap-add SETUID --cap-add SETGID`), or a seccomp profile or an \
                  LSM forbids the call"
             }

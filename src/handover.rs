@@ -286,3 +286,42 @@ pub fn exec_error(app: &App, errno: Errno) -> Error {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usher_words_are_its_subcommands_and_flags() {
+        for word in [
+            "migrate",
+            "status",
+            "resolve",
+            "health",
+            "help",
+            "version",
+            "--help",
+            "-h",
+            "--version",
+            "-V",
+            "--user",
+            "--user=app",
+            "--init",
+        ] {
+            assert!(usher_word(OsStr::new(word)).is_some(), "{word}");
+        }
+        for word in ["node", "migrations", "--no-such-flag", "-x", "", "sh"] {
+            assert!(usher_word(OsStr::new(word)).is_none(), "{word}");
+        }
+    }
+
+    #[test]
+    fn the_hint_gives_the_whole_command() {
+        let hint = usher_word_hint(OsStr::new("migrate"), &["--dry-run".into()]);
+        assert!(hint.contains("IMAGE migrate --dry-run`"), "{hint}");
+        assert!(hint.contains("\"migrate\", \"--dry-run\"]"), "{hint}");
+        assert!(hint.contains("a usher subcommand"), "{hint}");
+        let hint = usher_word_hint(OsStr::new("--help"), &[]);
+        assert!(hint.contains("a usher option"), "{hint}");
+    }
+}

@@ -51,7 +51,7 @@ pub fn prepare(program: &OsStr, args: &[OsString], env: &Environment) -> Result<
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let path = find_program(program, env)?;
+    let path = find_program(program, env).map_err(|e| with_usher_hint(e, program, args))?;
     Ok(App {
         path,
         argv,
@@ -63,13 +63,21 @@ pub fn prepare(program: &OsStr, args: &[OsString], env: &Environment) -> Result<
 /// or flag that is not also a program in PATH: `ENTRYPOINT ["usher", "--"]` and then
 /// `docker run IMAGE migrate` would otherwise migrate and then exit 127.
 pub fn refuse_usher_word(program: &OsStr, args: &[OsString], env: &Environment) -> Result<()> {
+    if usher_word(program).is_none() {
+        return Ok(());
+    }
     match find_program(program, env) {
-        Err(e) if e.kind == Kind::NotFound && usher_word(program).is_some() => Err(Error::new(
-            Kind::NotFound,
-            format!("{e}; {}", usher_word_hint(program, args)),
-        )),
+        Err(e) if e.kind == Kind::NotFound => Err(with_usher_hint(e, program, args)),
         _ => Ok(()),
     }
+}
+
+/// A "command not found" for one of usher's own words, with how to run usher instead.
+fn with_usher_hint(mut e: Error, program: &OsStr, args: &[OsString]) -> Error {
+    if e.kind == Kind::NotFound && usher_word(program).is_some() {
+        e.message = format!("{}; {}", e.message, usher_word_hint(program, args));
+    }
+    e
 }
 
 /// `program` as text when it is one of usher's own words.
@@ -161,14 +169,10 @@ fn find_program(program: &OsStr, env: &Environment) -> Result<PathBuf> {
     } else {
         ""
     };
-    let usher = match usher_word(program) {
-        Some(_) => format!("; {}", usher_word_hint(program, &[])),
-        None => String::new(),
-    };
     Err(Error::new(
         Kind::NotFound,
         format!(
-            "{name}: command not found in PATH={}{hint}{usher}",
+            "{name}: command not found in PATH={}{hint}",
             path_var.to_string_lossy()
         ),
     ))

@@ -346,6 +346,12 @@ fn a_usher_subcommand_after_the_double_dash_says_how_to_run_usher() {
             .expect_stderr_contains("docker run --entrypoint ")
             .expect_stderr_contains(&format!("IMAGE {}", words.join(" ")))
             .expect_stderr_contains("remove the `--`");
+        assert_eq!(
+            out.stderr().matches("docker run --entrypoint").count(),
+            1,
+            "the advice once\n{}",
+            out.describe()
+        );
         assert!(
             !out.stderr().contains("waiting"),
             "usher waited first\n{}",

@@ -379,9 +379,11 @@ fn refuse_if_foreign(paths: &[PathBuf], target: &Target) -> Result<()> {
 }
 
 /// The first entry of the tree not owned by `uid`, with its owner; links are not followed.
+/// Entries on a read-only mount do not count: no one could change them, and the app only reads
+/// them (with CAP_CHOWN they would be the read-only warning, not an error).
 fn first_foreign(path: &Path, uid: u32) -> Option<(PathBuf, u32, u32)> {
     let meta = std::fs::symlink_metadata(path).ok()?;
-    if meta.uid() != uid {
+    if meta.uid() != uid && !on_read_only_mount(path) {
         return Some((path.to_path_buf(), meta.uid(), meta.gid()));
     }
     if !meta.is_dir() {
@@ -391,6 +393,11 @@ fn first_foreign(path: &Path, uid: u32) -> Option<(PathBuf, u32, u32)> {
         .ok()?
         .flatten()
         .find_map(|entry| first_foreign(&entry.path(), uid))
+}
+
+fn on_read_only_mount(path: &Path) -> bool {
+    use nix::sys::statvfs::{FsFlags, statvfs};
+    statvfs(path).is_ok_and(|fs| fs.flags().contains(FsFlags::ST_RDONLY))
 }
 
 /// One kind of chown failure in a tree: how many, and the first few files with their error.

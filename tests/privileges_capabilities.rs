@@ -138,6 +138,26 @@ fn without_chown_a_tree_that_needs_changing_fails_and_nothing_changes() {
         "one line, not one per file\n{}",
         out.describe()
     );
+    // A read-only mount of it needs no capability either: nothing could change there.
+    if require_tool("unshare") {
+        let script = "mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro \"$1\" && \
+                      shift && exec \"$@\"";
+        let mut cmd = common::in_mount_namespace(script);
+        cmd.arg(&data)
+            .args([
+                "setpriv",
+                "--inh-caps=-chown",
+                "--bounding-set=-chown",
+                "--",
+            ])
+            .arg(usher_path())
+            .args(["--user", "nobody", "--chown"])
+            .arg(&data)
+            .args(["--", "echo", "app-ran"]);
+        run(&mut cmd)
+            .expect_code(0)
+            .expect_stdout_contains("app-ran");
+    }
     // A tree already owned by the user needs no capability: the app starts.
     let status = Command::new("chown")
         .args(["-R", "65534:65534"])

@@ -288,9 +288,9 @@ fn not_root(current: &Current, target: &Target, passwd: &str) -> Error {
     let same_ids = current.uid() == target.uid && current.gid() == target.gid;
     let fix = if same_ids {
         format!(
-            "only the supplementary groups differ: start the container with them \
-             (`docker run --user {}`; Kubernetes: securityContext.supplementalGroups), or as \
-             root and let --user drop privileges, or unset --user/USHER_USER",
+            "only the supplementary groups differ: start the container with exactly the \
+             target's (`docker run --user {}`; Kubernetes: securityContext.supplementalGroups), \
+             or as root and let --user drop privileges, or unset --user/USHER_USER",
             docker_user(target)
         )
     } else {

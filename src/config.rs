@@ -256,6 +256,20 @@ const OPTIONS: &[Opt] = &[
 
 const SUBCOMMANDS: &[&str] = &["migrate", "status", "resolve", "health", "help", "version"];
 
+/// Whether `word` means something to usher itself: a subcommand or one of its flags. Given as
+/// the app's command (`ENTRYPOINT ["usher", "--"]` then `docker run IMAGE migrate`), it was
+/// surely meant for usher; the hand-over then says how to reach usher instead.
+pub fn is_usher_word(word: &str) -> bool {
+    if SUBCOMMANDS.contains(&word) || ["-h", "-V"].contains(&word) {
+        return true;
+    }
+    let Some(flag) = word.strip_prefix("--") else {
+        return false;
+    };
+    let name = flag.split_once('=').map_or(flag, |(name, _)| name);
+    ["help", "version"].contains(&name) || OPTIONS.iter().any(|o| o.flag == name)
+}
+
 /// Options as strings, before validation: env first, flags on top.
 #[derive(Default)]
 struct Raw {

@@ -39,8 +39,10 @@ pub enum Kind {
     /// The database refused the connection for good: wrong password, unknown database,
     /// TLS verification failed, permission denied.
     DatabaseRefused,
-    /// The privilege drop cannot or did not happen: not root, a failing set*id call,
-    /// an irreversible-drop check that failed, or usher installed setuid.
+    /// The privilege drop or `--chown` cannot or did not happen: not root, a missing
+    /// capability (CAP_SETUID, CAP_SETGID, CAP_CHOWN), a failing set*id call, an
+    /// irreversible-drop check that failed, a volume whose owner cannot be changed, or usher
+    /// installed setuid.
     Privileges,
     /// The configuration is wrong: `NAME` and `NAME_FILE` both set, an unreadable secret file,
     /// a missing `DATABASE_URL`, an invalid `USHER_*` value.
@@ -118,7 +120,8 @@ pub const TABLE: &[(&str, &str)] = &[
     ),
     (
         "77",
-        "privilege drop impossible or failed: not root, set*id failed, installed setuid",
+        "privilege drop or --chown impossible or failed: not root, a missing capability \
+         (CAP_SETUID, CAP_SETGID, CAP_CHOWN), set*id failed, installed setuid",
     ),
     (
         "78",

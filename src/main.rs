@@ -129,8 +129,12 @@ fn boot(mut config: Config, startup: &Startup) -> Result<i32> {
         _ => {}
     }
 
-    // 1. Refuse a setuid install (gosu's rule).
+    // 1. Refuse a setuid install (gosu's rule), and a usher subcommand given as the app's
+    //    command (`ENTRYPOINT ["usher", "--"]`, then `docker run IMAGE migrate`).
     privileges::refuse_setuid_install()?;
+    if let Command::Run { program, args } = &command {
+        handover::refuse_usher_word(program, args, &config.env)?;
+    }
     // 2. Turn NAME_FILE secrets into variables, as root.
     resolve_secrets(&mut config)?;
     startup.check("start-up")?;
@@ -166,15 +170,7 @@ fn boot(mut config: Config, startup: &Startup) -> Result<i32> {
     if init::wanted(&config.init) {
         return init::supervise(app, &config.init, config.log, startup);
     }
-    for signal in startup.drain_pending() {
-        if !signals::ignored_by_default(signal) {
-            warn!(
-                step = "exec",
-                "{} arrived during start-up, before the app could handle it; dropped",
-                exit::signal_name(signal)
-            );
-        }
-    }
+    startup.drop_pending("exec");
     startup.check("start-up")?;
     Err(handover::exec(&app, startup))
 }

@@ -34,6 +34,9 @@ pub enum Kind {
     Internal,
     /// A system call failed (fork, exec of itself, prctl, …).
     Os,
+    /// A pre-start task (`--hooks`) failed, could not be executed, or its directory is
+    /// missing.
+    Hook,
     /// Another process held the migration lock for longer than `--lock-timeout`.
     LockTimeout,
     /// The database refused the connection for good: wrong password, unknown database,
@@ -69,6 +72,7 @@ impl Kind {
             Kind::Unavailable => 69,
             Kind::Internal => 70,
             Kind::Os => 71,
+            Kind::Hook => 73,
             Kind::LockTimeout => 75,
             Kind::DatabaseRefused => 76,
             Kind::Privileges => 77,
@@ -110,6 +114,10 @@ pub const TABLE: &[(&str, &str)] = &[
     ),
     ("70", "internal error (a bug: please report it)"),
     ("71", "a system call failed"),
+    (
+        "73",
+        "a pre-start task (--hooks) failed or is not executable, or its directory is missing",
+    ),
     (
         "75",
         "the migration lock was held longer than --lock-timeout",
@@ -218,6 +226,7 @@ mod tests {
             Kind::Unavailable,
             Kind::Internal,
             Kind::Os,
+            Kind::Hook,
             Kind::LockTimeout,
             Kind::DatabaseRefused,
             Kind::Privileges,
@@ -243,6 +252,7 @@ mod tests {
             Kind::Unavailable,
             Kind::Internal,
             Kind::Os,
+            Kind::Hook,
             Kind::LockTimeout,
             Kind::DatabaseRefused,
             Kind::Privileges,

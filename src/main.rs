@@ -22,6 +22,7 @@ mod environment;
 mod exit;
 mod handover;
 mod health;
+mod hooks;
 mod init;
 mod log;
 mod privileges;
@@ -159,7 +160,11 @@ fn boot(mut config: Config, startup: &Startup) -> Result<i32> {
         _ => return database_command(&command, &config, deadline, startup),
     }
     startup.check("start-up")?;
-    // 7. Hand over: exec the app, or run it under usher as init.
+    // 7. Run the pre-start tasks (--hooks), as the app's user, with its environment.
+    if let Some(dir) = &config.hooks {
+        hooks::run(dir, &config, startup)?;
+    }
+    // 8. Hand over: exec the app, or run it under usher as init.
     let Command::Run { program, args } = &command else {
         unreachable!("subcommands returned above");
     };

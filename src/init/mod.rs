@@ -14,7 +14,8 @@
 
 mod reexec;
 mod supervisor;
-mod sys;
+/// Also used to run pre-start tasks (`hooks`).
+pub(crate) mod sys;
 
 use std::ffi::OsString;
 

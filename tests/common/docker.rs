@@ -43,18 +43,22 @@ pub fn engine() -> Option<&'static Engine> {
     static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
     let found = ENGINE.get_or_init(|| {
         if common::which("docker").is_none() {
-            return Err("the `docker` CLI and a running engine; .ci/run installs Debian's \
+            return Err(
+                "the `docker` CLI and a running engine; .ci/run installs Debian's \
                         docker.io and starts dockerd"
-                .into());
+                    .into(),
+            );
         }
         let info = Command::new("docker")
             .args(["info", "--format", "{{.ServerVersion}}"])
             .stdin(Stdio::null())
             .output();
         if !info.is_ok_and(|o| o.status.success()) {
-            return Err("a Docker engine that answers `docker info`; .ci/run starts dockerd \
+            return Err(
+                "a Docker engine that answers `docker info`; .ci/run starts dockerd \
                         (--storage-driver vfs --bridge none)"
-                .into());
+                    .into(),
+            );
         }
         let usher = std::env::var_os("USHER_STATIC_BIN")
             .map(PathBuf::from)
@@ -136,7 +140,8 @@ pub fn base_image() -> Option<&'static str> {
             let engine = engine()?;
             let usher = std::fs::read(&engine.usher).expect("read the static usher");
             let busybox = std::fs::read(&engine.busybox).expect("read busybox");
-            let dockerfile = "FROM scratch\nCOPY rootfs/ /\nENTRYPOINT [\"/usr/local/bin/usher\", \"--\"]\n";
+            let dockerfile =
+                "FROM scratch\nCOPY rootfs/ /\nENTRYPOINT [\"/usr/local/bin/usher\", \"--\"]\n";
             let tag = format!(
                 "usher-test/base:{}",
                 hash_hex(&[

@@ -10,7 +10,7 @@ mod servers;
 use std::time::Duration;
 
 use docker::{Container, Volume};
-use servers::{MariaDb, Postgres};
+use servers::Postgres;
 
 const FILES: &[(&str, &str)] = &[
     (

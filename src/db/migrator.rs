@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
-use super::database::{Backend, ConnectError, Db, DbError, DynCanceller, Stmt};
+use super::database::{Backend, ConnectError, Db, DbError, DynCanceller, Endpoint, Stmt};
 use super::format::{self, AppliedRow, HistoryFormat};
 use super::plan::{self, Policy, State};
 use super::source::{self, Migration, SqlFile};
@@ -35,6 +35,8 @@ pub struct Context<'a> {
     pub stop: &'a Stop<'a>,
     /// `usher@<hostname>`, so that waiting replicas can name the lock holder.
     pub application_name: String,
+    /// The app's password file (`PGPASSFILE` or `$HOME/.pgpass`), see `Endpoint::pgpass`.
+    pub pgpass: Option<std::path::PathBuf>,
     /// The database named by the URL's scheme.
     pub backend: Backend,
 }
@@ -65,19 +67,28 @@ pub async fn run(cx: &Context<'_>, action: Action) -> Result<i32> {
     result
 }
 
+impl Context<'_> {
+    fn endpoint(&self) -> Endpoint<'_> {
+        Endpoint {
+            url: self.url,
+            application_name: &self.application_name,
+            pgpass: self.pgpass.as_deref(),
+        }
+    }
+}
+
 /// `usher health db`: one connection, `SELECT 1`, and with `no_pending` no pending or
 /// unfinished migration. The error is one short, redacted line.
 #[allow(dead_code)] // through db::health
 pub async fn health(
     backend: Backend,
-    url: &str,
+    endpoint: &Endpoint<'_>,
     settings: &MigrateSettings,
     files: &[SqlFile],
     no_pending: bool,
     timeout: Duration,
-    application_name: &str,
 ) -> std::result::Result<(), String> {
-    let mut db = match (backend.connect)(url, application_name, timeout).await {
+    let mut db = match (backend.connect)(endpoint, timeout).await {
         Ok(db) => db,
         Err(ConnectError::Retry(e) | ConnectError::Refused(e) | ConnectError::BadUrl(e)) => {
             return Err(e);
@@ -129,19 +140,22 @@ pub async fn health(
 async fn connect_waiting(cx: &Context<'_>) -> Result<Box<dyn Db>> {
     let started = Instant::now();
     let shown = redact(cx.url);
+    let endpoint = cx.endpoint();
     let mut delay = Duration::from_millis(50);
     let mut attempts = 0u32;
     let mut last_reason = String::new();
     let mut last_log: Option<Instant> = None;
     loop {
+        // The last attempt gets what is left of the wait, so the wait lasts --wait-timeout,
+        // no less (and no more than a moment longer).
         let remaining = cx.deadline.saturating_duration_since(Instant::now());
         let attempt_timeout = cx
             .wait
             .attempt_timeout
             .min(remaining)
-            .max(Duration::from_millis(100));
+            .max(Duration::from_millis(50));
         let attempt = tokio::select! {
-            r = (cx.backend.connect)(cx.url, &cx.application_name, attempt_timeout) => r,
+            r = (cx.backend.connect)(&endpoint, attempt_timeout) => r,
             signal = cx.stop.signal() => {
                 return Err(Error::interrupted(signal, "the wait for the database"));
             }
@@ -173,7 +187,8 @@ async fn connect_waiting(cx: &Context<'_>) -> Result<Box<dyn Db>> {
             }
             Err(ConnectError::Retry(e)) => e,
         };
-        if Instant::now() + delay >= cx.deadline {
+        let left = cx.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
             return Err(Error::new(
                 Kind::Unavailable,
                 format!(
@@ -193,7 +208,9 @@ async fn connect_waiting(cx: &Context<'_>) -> Result<Box<dyn Db>> {
             last_reason = reason;
             last_log = Some(Instant::now());
         }
-        cx.stop.sleep(delay, "the wait for the database").await?;
+        cx.stop
+            .sleep(delay.min(left), "the wait for the database")
+            .await?;
         delay = (delay * 2).min(cx.wait.interval.max(Duration::from_millis(50)));
     }
 }
@@ -499,6 +516,18 @@ impl Session<'_> {
             .await
             .map_err(|e| db_error("cannot read the database name", e))?;
         let key = self.format.lock_key(&database);
+        let endpoint = self.cx.endpoint();
+        let pooled = tokio::select! {
+            r = self.db.exclusive_session(&endpoint) => {
+                r.map_err(|e| db_error("cannot check the migration session", e))?
+            }
+            signal = self.cx.stop.signal() => {
+                return Err(Error::interrupted(signal, "the wait for the migration lock"));
+            }
+        };
+        if let Some(why) = pooled {
+            return Err(Error::config(format!("{why} ({})", redact(self.cx.url))));
+        }
         let started = Instant::now();
         let mut delay = Duration::from_millis(20);
         let mut last_holder: Option<String> = None;

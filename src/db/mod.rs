@@ -159,11 +159,17 @@ pub fn health(
     };
     let runtime = runtime().map_err(|e| e.message)?;
     let name = application_name("usher-health");
+    let pgpass = database::pgpass_file(&config.env);
+    let endpoint = database::Endpoint {
+        url,
+        application_name: &name,
+        pgpass: pgpass.as_deref(),
+    };
     let scheme = scheme(url);
     let probe = async {
         match backend(&scheme) {
             Some(b) => {
-                migrator::health(b, url, &config.migrate, &files, no_pending, timeout, &name).await
+                migrator::health(b, &endpoint, &config.migrate, &files, no_pending, timeout).await
             }
             None => Err(unsupported(&scheme).message),
         }
@@ -199,6 +205,7 @@ fn run(
             files,
             stop: &stop,
             application_name: application_name("usher"),
+            pgpass: database::pgpass_file(&config.env),
             backend,
         };
         migrator::run(&cx, action).await

@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlRow};
 use sqlx::{ConnectOptions, Connection, Row};
 
-use super::database::{Canceller, ConnectError, Database, DbError, Dialect, Stmt, Value};
+use super::database::{Canceller, ConnectError, Database, DbError, Dialect, Endpoint, Stmt, Value};
 use super::driver::{self, DecodeValues, RowsAffected};
 use super::sql::Lexing;
 use crate::redact::redact;
@@ -141,19 +141,20 @@ impl Database for MySql {
     type Canceller = MySqlCanceller;
     const DIALECT: &'static Dialect = &DIALECT;
 
-    async fn connect(
-        url: &str,
-        _application_name: &str,
-        timeout: Duration,
-    ) -> Result<Self, ConnectError> {
+    async fn connect(endpoint: &Endpoint<'_>, timeout: Duration) -> Result<Self, ConnectError> {
         // sqlx knows the mysql:// scheme; MariaDB users often write mariadb://.
-        let url = match url.strip_prefix("mariadb:") {
+        let url = match endpoint.url.strip_prefix("mariadb:") {
             Some(rest) => format!("mysql:{rest}"),
-            None => url.to_string(),
+            None => endpoint.url.to_string(),
         };
-        let options = MySqlConnectOptions::from_str(&url)
+        let mut options = MySqlConnectOptions::from_str(&url)
             .map_err(|e| ConnectError::BadUrl(redact(&e.to_string())))?
             .disable_statement_logging();
+        // An IPv6 literal keeps its URL brackets in sqlx's host (`[::1]`), which then fails to
+        // resolve as a name.
+        if let Some(ip) = super::database::unbracket(options.get_host()) {
+            options = options.host(&ip);
+        }
         let conn =
             match tokio::time::timeout(timeout, MySqlConnection::connect_with(&options)).await {
                 Err(_) => {

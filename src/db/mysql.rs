@@ -216,15 +216,18 @@ impl Database for MySql {
             vec![Value::Int(id)],
         );
         let rows = Database::query(self, &who).await.unwrap_or_default();
-        Some(match rows.first() {
+        let about = match rows.first() {
             Some(r) => format!(
-                "connection {id} ({}@{}, {} s in its current state)",
+                "{}@{}, {} s in its current state; ",
                 r.first().and_then(Value::as_text).unwrap_or_default(),
                 r.get(1).and_then(Value::as_text).unwrap_or_default(),
                 r.get(2).and_then(Value::as_i64).unwrap_or_default()
             ),
-            None => format!("connection {id}"),
-        })
+            None => String::new(),
+        };
+        Some(format!(
+            "connection {id} ({about}if it is stuck, end it with KILL CONNECTION {id})"
+        ))
     }
 
     async fn unlock(&mut self, key: i64) -> Result<(), DbError> {

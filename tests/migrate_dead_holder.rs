@@ -22,7 +22,10 @@ fn a_killed_holder_releases_the_lock_within_seconds() {
     let db = pg.create_database("dead_holder");
     // The migration sleeps 20 s only while slow_marker has a row: the next replica, which
     // applies it again after the kill, runs through.
-    pg.psql(&db, "CREATE TABLE slow_marker (x INTEGER); INSERT INTO slow_marker VALUES (1)");
+    pg.psql(
+        &db,
+        "CREATE TABLE slow_marker (x INTEGER); INSERT INTO slow_marker VALUES (1)",
+    );
     let dir = TempDir::new("dead_holder");
     let m = dir.join("migrations");
     servers::write_migrations(
@@ -51,7 +54,10 @@ fn a_killed_holder_releases_the_lock_within_seconds() {
         if !pid.is_empty() {
             break pid;
         }
-        assert!(Instant::now() < deadline, "the first usher never started its migration");
+        assert!(
+            Instant::now() < deadline,
+            "the first usher never started its migration"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     pg.psql(&db, "DELETE FROM slow_marker");
@@ -103,7 +109,10 @@ fn a_killed_holder_releases_the_lock_within_seconds() {
         "the second replica got the lock {took:?} after the kill; saw {seen:#?}"
     );
     let status = second.wait().unwrap();
-    assert!(status.success(), "second replica: {status:?}; saw {seen:#?}");
+    assert!(
+        status.success(),
+        "second replica: {status:?}; saw {seen:#?}"
+    );
     assert_eq!(
         pg.psql(&db, "SELECT count(*) FROM _sqlx_migrations WHERE success"),
         "1"

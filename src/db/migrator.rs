@@ -300,12 +300,15 @@ async fn read_history(
 }
 
 fn db_error(what: &str, e: DbError) -> Error {
-    let kind = if e.connection_lost {
-        Kind::Unavailable
-    } else {
-        Kind::MigrationFailed
-    };
-    Error::new(kind, format!("{what}: {e}"))
+    if e.connection_lost {
+        return Error::new(
+            Kind::Unavailable,
+            format!(
+                "{what}: the connection to the database was lost: {e}; start again once it is back"
+            ),
+        );
+    }
+    Error::new(Kind::MigrationFailed, format!("{what}: {e}"))
 }
 
 /// One connection's work on one history.
@@ -752,6 +755,12 @@ impl Session<'_> {
         statements: &[sql::Statement],
         marked: bool,
     ) -> Error {
+        let lost = match &failure {
+            Failure::Script { error, .. } | Failure::Bookkeeping(error) => error.connection_lost,
+        };
+        if lost {
+            return self.lost(m, failure).await;
+        }
         let (error, offset) = match failure {
             Failure::Bookkeeping(e) => {
                 return db_error(
@@ -811,6 +820,69 @@ impl Session<'_> {
                 m.version
             ),
         )
+    }
+
+    /// The error for a connection lost during a migration (server restarted or killed,
+    /// `pg_terminate_backend`, `KILL CONNECTION`): only what is known. The old connection
+    /// cannot say what the server kept, so a new one reads the history: a transaction the
+    /// server saw no COMMIT for was rolled back; a migration run outside one (or MySQL DDL)
+    /// may be partly applied, and is recorded as unfinished only if that mark was written.
+    async fn lost(&mut self, m: &Migration, failure: Failure) -> Error {
+        let (Failure::Script { error, .. } | Failure::Bookkeeping(error)) = failure;
+        let name = self.cx.backend.name;
+        let v = m.version;
+        let state = self.recorded_state(v).await;
+        let outcome = match state {
+            Some(Some(false)) => "it completed and is recorded as applied; start again to apply \
+                                  the rest once the database is back"
+                .to_string(),
+            Some(Some(true)) => format!(
+                "it may be partly applied and is recorded as unfinished: check the schema, then \
+                 run `usher resolve {v} --applied` if all of its changes are in place, or undo \
+                 them and run `usher resolve {v} --rolled-back`"
+            ),
+            Some(None) => "nothing of it was committed and nothing is recorded (the server \
+                           rolls back the transaction of a connection that drops); start again \
+                           once the database is back"
+                .to_string(),
+            None => "the database could not be reached again to see what was kept: run `usher \
+                     status` once it is back (a migration in a transaction was rolled back; one \
+                     outside a transaction, or MySQL DDL, may be partly applied and is then \
+                     listed as failed)"
+                .to_string(),
+        };
+        Error::new(
+            Kind::Unavailable,
+            format!(
+                "the connection to {name} was lost during migration {v} ({}): {error}; {outcome}",
+                m.file
+            ),
+        )
+    }
+
+    /// How a new connection sees `version` in the history: `Some(None)` not recorded,
+    /// `Some(Some(unfinished))` recorded; `None` when the database cannot be read.
+    async fn recorded_state(&self, version: i64) -> Option<Option<bool>> {
+        let endpoint = self.cx.endpoint();
+        let mut db = (self.cx.backend.connect)(&endpoint, self.cx.wait.attempt_timeout)
+            .await
+            .ok()?;
+        let read = async {
+            let tables = db.existing_tables(&known_tables()).await.ok()?;
+            let history = read_history(&mut *db, self.format, &tables).await.ok()?;
+            Some(
+                history
+                    .iter()
+                    .find(|r| r.version == version)
+                    .map(|r| r.failed),
+            )
+        };
+        let state = tokio::time::timeout(Duration::from_secs(5), read)
+            .await
+            .ok()
+            .flatten();
+        let _ = tokio::time::timeout(Duration::from_millis(300), db.close()).await;
+        state
     }
 
     /// `usher status`: a table of every migration and its state.

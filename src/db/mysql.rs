@@ -68,8 +68,9 @@ fn error(e: sqlx::Error) -> DbError {
                 None => my.number().to_string(),
             }),
             message: redact(my.message()),
-            // 2006 server gone away, 2013 lost connection, 1053 server shutdown.
-            connection_lost: matches!(my.number(), 2006 | 2013 | 1053),
+            // 2006 server gone away, 2013 lost connection, 1053 server shutdown, 1927
+            // connection killed (MariaDB's KILL CONNECTION), 4031 disconnected (MySQL 8).
+            connection_lost: matches!(my.number(), 2006 | 2013 | 1053 | 1927 | 4031),
             ..DbError::default()
         };
     }

@@ -215,6 +215,37 @@ async fn connect_waiting(cx: &Context<'_>) -> Result<Box<dyn Db>> {
     }
 }
 
+/// A statement that needs the client to send or receive a data stream — `COPY … FROM STDIN` /
+/// `TO STDOUT` (PostgreSQL), `LOAD DATA LOCAL INFILE` (MySQL): a migration runner has no such
+/// stream (psql and mysql feed it from their own input), and the driver would fail with a
+/// protocol error. `(statement index, what to say)`.
+fn client_data_transfer(
+    statements: &[sql::Statement],
+    text: &str,
+) -> Option<(usize, &'static str)> {
+    statements.iter().enumerate().find_map(|(i, s)| {
+        let words: Vec<String> = text[s.start..s.end]
+            .split_whitespace()
+            .map(str::to_ascii_uppercase)
+            .collect();
+        let has = |a: &str, b: &str| words.windows(2).any(|w| w[0] == a && w[1] == b);
+        match s.keyword.as_str() {
+            "COPY" if has("FROM", "STDIN") || has("TO", "STDOUT") => Some((
+                i,
+                "COPY FROM STDIN / TO STDOUT is not supported in a migration file (that data \
+                 stream is psql's): use INSERT, or COPY FROM a file on the database server",
+            )),
+            "LOAD" if has("LOCAL", "INFILE") => Some((
+                i,
+                "LOAD DATA LOCAL INFILE is not supported in a migration file (that file is the \
+                 mysql client's): use INSERT, or LOAD DATA INFILE from a file on the database \
+                 server",
+            )),
+            _ => None,
+        }
+    })
+}
+
 /// Every table usher may need to know about, for one existence query.
 fn known_tables() -> Vec<&'static str> {
     let mut t = format::tables();
@@ -637,6 +668,18 @@ impl Session<'_> {
         let format = self.format;
         let text = m.executable_sql();
         let statements = sql::statements(text, d.lexing);
+        if let Some(refusal) = client_data_transfer(&statements, text) {
+            let at = statements[refusal.0].start;
+            let (line, column) = sql::line_col(text, at);
+            return Err(Error::new(
+                Kind::MigrationFailed,
+                format!(
+                    "migration {} failed at {}:{line}:{column}: {}; nothing was applied or \
+                     recorded; change the file and start again",
+                    m.version, m.file, refusal.1
+                ),
+            ));
+        }
         let outside = m.no_transaction || sql::manages_transaction(&statements);
         let marked = outside || d.ddl_commits;
         let own_flag = format.record_started(d, m);

@@ -14,15 +14,28 @@ fn the_database_wait_lasts_the_whole_timeout() {
     let dir = TempDir::new("wait_db");
     std::fs::write(dir.join("1_t.sql"), "CREATE TABLE t (x INTEGER);\n").unwrap();
     for (url, interval) in [
-        (format!("postgres://u:p@127.0.0.1:{}/db", closed_port()), "1s"),
-        (format!("mysql://u:p@127.0.0.1:{}/db", closed_port()), "700ms"),
+        (
+            format!("postgres://u:p@127.0.0.1:{}/db", closed_port()),
+            "1s",
+        ),
+        (
+            format!("mysql://u:p@127.0.0.1:{}/db", closed_port()),
+            "700ms",
+        ),
     ] {
         let started = Instant::now();
         let run = common::run(
             usher()
                 .env("DATABASE_URL", &url)
                 .env("USHER_MIGRATIONS", dir.path())
-                .args(["--wait-timeout", "3s", "--wait-interval", interval, "--", "true"]),
+                .args([
+                    "--wait-timeout",
+                    "3s",
+                    "--wait-interval",
+                    interval,
+                    "--",
+                    "true",
+                ]),
         );
         let took = started.elapsed();
         run.expect_code(69);

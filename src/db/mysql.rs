@@ -104,8 +104,8 @@ fn classify(e: sqlx::Error, options: &MySqlConnectOptions) -> ConnectError {
                 .unwrap_or(0);
             let message = redact(db.message());
             match number {
-                // Too many connections, server shutdown in progress.
-                1040 | 1053 => ConnectError::Retry(format!("{message} [{number}]")),
+                // Too many connections (server-wide, per user), server shutdown in progress.
+                1040 | 1203 | 1053 => ConnectError::Retry(format!("{message} [{number}]")),
                 1045 => ConnectError::Refused(format!(
                     "{message} [{number}]; check the user name and password of user {user:?} in \
                      the URL (or its _FILE secret)"

@@ -402,13 +402,25 @@ impl Database for Postgres {
             application_name: &probe_name,
             ..*endpoint
         };
-        let mut p = Self::connect(&probe, Duration::from_secs(10))
-            .await
-            .map_err(|e| match e {
-                ConnectError::Retry(m) | ConnectError::Refused(m) | ConnectError::BadUrl(m) => {
-                    DbError::other(format!("a second connection failed: {m}"))
+        // The server just let usher in; a second connection can still meet a full server.
+        let tried = Instant::now();
+        let mut p = loop {
+            match Self::connect(&probe, Duration::from_secs(5)).await {
+                Ok(p) => break p,
+                Err(ConnectError::Retry(m)) if tried.elapsed() < Duration::from_secs(10) => {
+                    tracing::debug!(step = "migrate", "second connection: {m}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
-            })?;
+                Err(
+                    ConnectError::Retry(m) | ConnectError::Refused(m) | ConnectError::BadUrl(m),
+                ) => {
+                    return Err(DbError {
+                        connection_lost: true,
+                        ..DbError::other(format!("a second connection failed: {m}"))
+                    });
+                }
+            }
+        };
         let lock = Stmt::new("SELECT pg_try_advisory_lock($1)", vec![Value::Int(key)]);
         let probed = Database::query(&mut p, &lock).await;
         Database::close(p).await;

@@ -168,6 +168,7 @@ pub enum ConnectError {
 
 /// Where and as whom to connect: what every database's `connect` gets.
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // the name and pgpass are PostgreSQL's
 pub struct Endpoint<'a> {
     pub url: &'a str,
     /// Identifies the process to other sessions (the lock holder's name).
@@ -189,6 +190,7 @@ pub fn pgpass_file(env: &crate::environment::Environment) -> Option<PathBuf> {
 
 /// The address inside an IPv6 literal's brackets (`[::1]` → `::1`), which URL parsers keep
 /// in the host name; `None` for any other host.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 pub fn unbracket(host: &str) -> Option<String> {
     let inner = host.strip_prefix('[')?.strip_suffix(']')?;
     inner

@@ -18,7 +18,7 @@ use sqlx::{ConnectOptions, Connection, Row};
 use super::database::{
     Canceller, ConnectError, Database, DbError, Dialect, Endpoint, Stmt, Value, unbracket,
 };
-use super::driver::{self, DecodeValues, RowsAffected};
+use super::driver::{self, DecodeValues};
 use super::sql::Lexing;
 use crate::redact::redact;
 
@@ -56,12 +56,6 @@ impl Canceller for PgCanceller {
             c.close().await.map_err(error)
         })
         .await;
-    }
-}
-
-impl RowsAffected for sqlx::postgres::PgQueryResult {
-    fn affected(&self) -> u64 {
-        self.rows_affected()
     }
 }
 
@@ -198,14 +192,15 @@ fn inline(stmt: &Stmt) -> String {
             }
             any.then_some(n)
         };
-        if c == '$' && !quoted {
-            if let Some(n) = digits(&mut chars) {
-                match n.checked_sub(1).and_then(|i| stmt.params.get(i)) {
-                    Some(v) => out.push_str(&literal(v)),
-                    None => out.push_str(&format!("${n}")),
-                }
-                continue;
+        if c == '$'
+            && !quoted
+            && let Some(n) = digits(&mut chars)
+        {
+            match n.checked_sub(1).and_then(|i| stmt.params.get(i)) {
+                Some(v) => out.push_str(&literal(v)),
+                None => out.push_str(&format!("${n}")),
             }
+            continue;
         }
         out.push(c);
     }

@@ -265,7 +265,7 @@ fn check_url(variable: &str, url: &str) -> std::result::Result<(), String> {
         }
         "sqlite" => {
             let path = before_query.strip_prefix("//").unwrap_or(before_query);
-            path.is_empty().then_some(
+            (path.is_empty() || path.ends_with('/')).then_some(
                 "names no database file: use sqlite:///absolute/path.db, \
                  sqlite://relative/path.db or sqlite::memory:",
             )
@@ -325,6 +325,8 @@ mod tests {
         refused("sqlite://");
         refused("sqlite:");
         refused("sqlite://?mode=rwc");
+        refused("sqlite:///");
+        refused("sqlite:///data/");
         for ok in [
             "mysql://u:p@db/app",
             "mysql://u:p@[::1]:3306/app?ssl-mode=disabled",

@@ -32,6 +32,12 @@ pub fn free_port() -> u16 {
         .expect("bind 127.0.0.1:0")
 }
 
+/// Whether this machine has an IPv6 loopback (a container may have IPv6 turned off): the
+/// servers listen on `::1` too only then.
+pub fn ipv6_loopback() -> bool {
+    TcpListener::bind("[::1]:0").is_ok()
+}
+
 /// A name no other test of this run uses (database names, file names).
 pub fn unique(tag: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
@@ -183,8 +189,15 @@ impl Postgres {
             .arg(self.port.to_string())
             .arg("-k")
             .arg(&self.dir)
-            // IPv6 too: the URL tests connect to [::1].
-            .args(["-c", "listen_addresses=127.0.0.1,::1"])
+            // IPv6 too, where there is one: the URL tests connect to [::1].
+            .args([
+                "-c",
+                if ipv6_loopback() {
+                    "listen_addresses=127.0.0.1,::1"
+                } else {
+                    "listen_addresses=127.0.0.1"
+                },
+            ])
             // Test data is disposable: trade durability for speed.
             .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
             .args(["-c", "max_connections=300"]);
@@ -455,9 +468,13 @@ impl MariaDb {
             .arg(format!("--socket={}", dir.join("sock").display()))
             .arg(format!("--pid-file={}", dir.join("pid").display()))
             .arg(format!("--port={port}"))
+            // IPv6 too, where there is one: the URL tests connect to [::1].
+            .arg(if ipv6_loopback() {
+                "--bind-address=127.0.0.1,::1"
+            } else {
+                "--bind-address=127.0.0.1"
+            })
             .args([
-                // IPv6 too: the URL tests connect to [::1].
-                "--bind-address=127.0.0.1,::1",
                 "--user=root",
                 "--skip-name-resolve",
                 "--skip-log-bin",

@@ -284,7 +284,8 @@ fn pgpass_fields(line: &str) -> Vec<String> {
 /// killed lock holder's lock goes within seconds instead of when its statement ends:
 /// `client_connection_check_interval` (PostgreSQL 14+) polls the socket during a query; TCP
 /// keepalives (any version) find a peer that vanished without closing the connection. SET,
-/// not start-up options: PgBouncer refuses unknown start-up parameters.
+/// not start-up options: PgBouncer refuses unknown start-up parameters. A session reset between
+/// migrations (`RESET ALL`, `DISCARD ALL`) undoes them: run them again after one.
 fn dead_client_settings(server_version: Option<u32>) -> String {
     let mut sql = String::from(
         "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 1; \

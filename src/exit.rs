@@ -28,7 +28,8 @@ pub enum Kind {
     /// a pending file is older than the newest applied one, an applied migration has no file
     /// (with `--on-unknown error`), or a migration was left partly applied.
     HistoryConflict,
-    /// The database or a `--wait` dependency was not ready within `--wait-timeout`.
+    /// The database or a `--wait` dependency was not ready within `--wait-timeout`, or the
+    /// connection to the database was lost (server restarted, session terminated).
     Unavailable,
     /// A bug in usher.
     Internal,
@@ -110,7 +111,8 @@ pub const TABLE: &[(&str, &str)] = &[
     ),
     (
         "69",
-        "the database or a --wait dependency was not ready within --wait-timeout",
+        "the database or a --wait dependency was not ready within --wait-timeout, or the \
+         connection to the database was lost",
     ),
     ("70", "internal error (a bug: please report it)"),
     ("71", "a system call failed"),

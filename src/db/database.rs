@@ -5,6 +5,7 @@
 //! `Value`s, so a new database works with every format, and a new format with every database.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::sql::Lexing;
@@ -165,6 +166,36 @@ pub enum ConnectError {
     BadUrl(String),
 }
 
+/// Where and as whom to connect: what every database's `connect` gets.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // the name and pgpass are PostgreSQL's
+pub struct Endpoint<'a> {
+    pub url: &'a str,
+    /// Identifies the process to other sessions (the lock holder's name).
+    pub application_name: &'a str,
+    /// The password file to read when the URL has no password: `PGPASSFILE`, else
+    /// `$HOME/.pgpass`, both from the app's environment — after the privilege drop usher's own
+    /// `HOME` is still root's, which the drivers would read.
+    pub pgpass: Option<&'a std::path::Path>,
+}
+
+/// The password file named by an environment: `PGPASSFILE`, else `$HOME/.pgpass` (libpq).
+pub fn pgpass_file(env: &crate::environment::Environment) -> Option<PathBuf> {
+    if let Some(file) = env.non_empty("PGPASSFILE") {
+        return Some(PathBuf::from(file));
+    }
+    env.non_empty("HOME")
+        .map(|home| PathBuf::from(home).join(".pgpass"))
+}
+
+/// The address inside an IPv6 literal's brackets (`[::1]` → `::1`), which URL parsers keep
+/// in the host name; `None` for any other host.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub fn unbracket(host: &str) -> Option<String> {
+    let inner = host.strip_prefix('[')?.strip_suffix(']')?;
+    inner.contains(':').then(|| inner.to_string())
+}
+
 /// Cancels the statement a connection is running, from another connection.
 pub trait Canceller {
     /// Asks the server to cancel the running statement; best effort, bounded by `timeout`.
@@ -184,17 +215,27 @@ pub trait Database: Sized {
     /// Opens one connection, within `timeout`. `application_name` identifies the process to
     /// other sessions (the lock holder's name). SQLite creates a missing file.
     /// Must classify failures into retryable and refused ones (see `ConnectError`).
-    async fn connect(
-        url: &str,
-        application_name: &str,
-        timeout: Duration,
-    ) -> Result<Self, ConnectError>;
+    async fn connect(endpoint: &Endpoint<'_>, timeout: Duration) -> Result<Self, ConnectError>;
 
     /// A handle that can cancel this connection's running statement from elsewhere.
     fn canceller(&self) -> Self::Canceller;
 
     /// The name of the database this connection is in (`current_database()`), for lock keys.
     async fn database_name(&mut self) -> Result<String, DbError>;
+
+    /// Before the first `try_lock`: proves that this connection's session — where the lock
+    /// lives — belongs to this connection alone, for as long as it is open. A transaction-mode
+    /// connection pooler (PgBouncer) hands the server session to other clients between
+    /// transactions, so a session lock would neither exclude them nor go away with usher.
+    /// `Ok(Some(why))` names the pooler and the fix; `Ok(None)`: the session is usher's own.
+    /// Also where a database asks the server to notice a dead client quickly, so a killed
+    /// holder's lock goes away within seconds. Default: nothing to check (SQLite, MySQL).
+    async fn exclusive_session(
+        &mut self,
+        _endpoint: &Endpoint<'_>,
+    ) -> Result<Option<String>, DbError> {
+        Ok(None)
+    }
 
     /// Tries once, without waiting, to take the exclusive migration lock `key` for this
     /// session. Must be a session-level lock that the server releases when the connection
@@ -280,6 +321,15 @@ mod tests {
     }
 
     #[test]
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    fn ipv6_literals_lose_their_brackets() {
+        assert_eq!(unbracket("[::1]").as_deref(), Some("::1"));
+        assert_eq!(unbracket("[2001:db8::5]").as_deref(), Some("2001:db8::5"));
+        assert_eq!(unbracket("db.example"), None);
+        assert_eq!(unbracket("127.0.0.1"), None);
+    }
+
+    #[test]
     fn values_convert_leniently() {
         assert_eq!(Value::Int(1).as_bool(), Some(true));
         assert_eq!(Value::Text("42".into()).as_i64(), Some(42));
@@ -298,6 +348,10 @@ pub trait Db {
     fn dialect(&self) -> &'static Dialect;
     fn canceller(&self) -> Box<dyn DynCanceller>;
     fn database_name(&mut self) -> Fut<'_, Result<String, DbError>>;
+    fn exclusive_session<'a>(
+        &'a mut self,
+        endpoint: &'a Endpoint<'a>,
+    ) -> Fut<'a, Result<Option<String>, DbError>>;
     fn try_lock(&mut self, key: i64) -> Fut<'_, Result<bool, DbError>>;
     fn lock_holder(&mut self, key: i64) -> Fut<'_, Option<String>>;
     fn unlock(&mut self, key: i64) -> Fut<'_, Result<(), DbError>>;
@@ -337,6 +391,12 @@ where
     fn database_name(&mut self) -> Fut<'_, Result<String, DbError>> {
         Box::pin(Database::database_name(self))
     }
+    fn exclusive_session<'a>(
+        &'a mut self,
+        endpoint: &'a Endpoint<'a>,
+    ) -> Fut<'a, Result<Option<String>, DbError>> {
+        Box::pin(Database::exclusive_session(self, endpoint))
+    }
     fn try_lock(&mut self, key: i64) -> Fut<'_, Result<bool, DbError>> {
         Box::pin(Database::try_lock(self, key))
     }
@@ -375,9 +435,9 @@ where
     }
 }
 
-/// Opens a connection: `(url, application_name, attempt timeout)`.
+/// Opens a connection: `(endpoint, attempt timeout)`.
 pub type ConnectFn =
-    for<'a> fn(&'a str, &'a str, Duration) -> Fut<'a, Result<Box<dyn Db>, ConnectError>>;
+    for<'a> fn(&'a Endpoint<'a>, Duration) -> Fut<'a, Result<Box<dyn Db>, ConnectError>>;
 
 /// A registered database: its name and how to connect to it.
 #[derive(Clone, Copy)]
@@ -399,15 +459,14 @@ impl Backend {
 }
 
 fn connect<'a, D: Database + 'static>(
-    url: &'a str,
-    application_name: &'a str,
+    endpoint: &'a Endpoint<'a>,
     timeout: Duration,
 ) -> Fut<'a, Result<Box<dyn Db>, ConnectError>>
 where
     D::Canceller: 'static,
 {
     Box::pin(async move {
-        D::connect(url, application_name, timeout)
+        D::connect(endpoint, timeout)
             .await
             .map(|d| Box::new(d) as Box<dyn Db>)
     })

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
-use super::database::{Backend, ConnectError, Db, DbError, DynCanceller, Stmt};
+use super::database::{Backend, ConnectError, Db, DbError, DynCanceller, Endpoint, Stmt};
 use super::format::{self, AppliedRow, HistoryFormat};
 use super::plan::{self, Policy, State};
 use super::source::{self, Migration, SqlFile};
@@ -35,6 +35,8 @@ pub struct Context<'a> {
     pub stop: &'a Stop<'a>,
     /// `usher@<hostname>`, so that waiting replicas can name the lock holder.
     pub application_name: String,
+    /// The app's password file (`PGPASSFILE` or `$HOME/.pgpass`), see `Endpoint::pgpass`.
+    pub pgpass: Option<std::path::PathBuf>,
     /// The database named by the URL's scheme.
     pub backend: Backend,
 }
@@ -65,19 +67,28 @@ pub async fn run(cx: &Context<'_>, action: Action) -> Result<i32> {
     result
 }
 
+impl Context<'_> {
+    fn endpoint(&self) -> Endpoint<'_> {
+        Endpoint {
+            url: self.url,
+            application_name: &self.application_name,
+            pgpass: self.pgpass.as_deref(),
+        }
+    }
+}
+
 /// `usher health db`: one connection, `SELECT 1`, and with `no_pending` no pending or
 /// unfinished migration. The error is one short, redacted line.
 #[allow(dead_code)] // through db::health
 pub async fn health(
     backend: Backend,
-    url: &str,
+    endpoint: &Endpoint<'_>,
     settings: &MigrateSettings,
     files: &[SqlFile],
     no_pending: bool,
     timeout: Duration,
-    application_name: &str,
 ) -> std::result::Result<(), String> {
-    let mut db = match (backend.connect)(url, application_name, timeout).await {
+    let mut db = match (backend.connect)(endpoint, timeout).await {
         Ok(db) => db,
         Err(ConnectError::Retry(e) | ConnectError::Refused(e) | ConnectError::BadUrl(e)) => {
             return Err(e);
@@ -129,19 +140,22 @@ pub async fn health(
 async fn connect_waiting(cx: &Context<'_>) -> Result<Box<dyn Db>> {
     let started = Instant::now();
     let shown = redact(cx.url);
+    let endpoint = cx.endpoint();
     let mut delay = Duration::from_millis(50);
     let mut attempts = 0u32;
     let mut last_reason = String::new();
     let mut last_log: Option<Instant> = None;
     loop {
+        // The last attempt gets what is left of the wait, so the wait lasts --wait-timeout,
+        // no less (and no more than a moment longer).
         let remaining = cx.deadline.saturating_duration_since(Instant::now());
         let attempt_timeout = cx
             .wait
             .attempt_timeout
             .min(remaining)
-            .max(Duration::from_millis(100));
+            .max(Duration::from_millis(50));
         let attempt = tokio::select! {
-            r = (cx.backend.connect)(cx.url, &cx.application_name, attempt_timeout) => r,
+            r = (cx.backend.connect)(&endpoint, attempt_timeout) => r,
             signal = cx.stop.signal() => {
                 return Err(Error::interrupted(signal, "the wait for the database"));
             }
@@ -173,7 +187,8 @@ async fn connect_waiting(cx: &Context<'_>) -> Result<Box<dyn Db>> {
             }
             Err(ConnectError::Retry(e)) => e,
         };
-        if Instant::now() + delay >= cx.deadline {
+        let left = cx.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
             return Err(Error::new(
                 Kind::Unavailable,
                 format!(
@@ -193,9 +208,42 @@ async fn connect_waiting(cx: &Context<'_>) -> Result<Box<dyn Db>> {
             last_reason = reason;
             last_log = Some(Instant::now());
         }
-        cx.stop.sleep(delay, "the wait for the database").await?;
+        cx.stop
+            .sleep(delay.min(left), "the wait for the database")
+            .await?;
         delay = (delay * 2).min(cx.wait.interval.max(Duration::from_millis(50)));
     }
+}
+
+/// A statement that needs the client to send or receive a data stream — `COPY … FROM STDIN` /
+/// `TO STDOUT` (PostgreSQL), `LOAD DATA LOCAL INFILE` (MySQL): a migration runner has no such
+/// stream (psql and mysql feed it from their own input), and the driver would fail with a
+/// protocol error. `(statement index, what to say)`.
+fn client_data_transfer(
+    statements: &[sql::Statement],
+    text: &str,
+) -> Option<(usize, &'static str)> {
+    statements.iter().enumerate().find_map(|(i, s)| {
+        let words: Vec<String> = text[s.start..s.end]
+            .split_whitespace()
+            .map(str::to_ascii_uppercase)
+            .collect();
+        let has = |a: &str, b: &str| words.windows(2).any(|w| w[0] == a && w[1] == b);
+        match s.keyword.as_str() {
+            "COPY" if has("FROM", "STDIN") || has("TO", "STDOUT") => Some((
+                i,
+                "COPY FROM STDIN / TO STDOUT is not supported in a migration file (that data \
+                 stream is psql's): use INSERT, or COPY FROM a file on the database server",
+            )),
+            "LOAD" if has("LOCAL", "INFILE") => Some((
+                i,
+                "LOAD DATA LOCAL INFILE is not supported in a migration file (that file is the \
+                 mysql client's): use INSERT, or LOAD DATA INFILE from a file on the database \
+                 server",
+            )),
+            _ => None,
+        }
+    })
 }
 
 /// Every table usher may need to know about, for one existence query.
@@ -283,12 +331,15 @@ async fn read_history(
 }
 
 fn db_error(what: &str, e: DbError) -> Error {
-    let kind = if e.connection_lost {
-        Kind::Unavailable
-    } else {
-        Kind::MigrationFailed
-    };
-    Error::new(kind, format!("{what}: {e}"))
+    if e.connection_lost {
+        return Error::new(
+            Kind::Unavailable,
+            format!(
+                "{what}: the connection to the database was lost: {e}; start again once it is back"
+            ),
+        );
+    }
+    Error::new(Kind::MigrationFailed, format!("{what}: {e}"))
 }
 
 /// One connection's work on one history.
@@ -499,6 +550,18 @@ impl Session<'_> {
             .await
             .map_err(|e| db_error("cannot read the database name", e))?;
         let key = self.format.lock_key(&database);
+        let endpoint = self.cx.endpoint();
+        let pooled = tokio::select! {
+            r = self.db.exclusive_session(&endpoint) => {
+                r.map_err(|e| db_error("cannot check the migration session", e))?
+            }
+            signal = self.cx.stop.signal() => {
+                return Err(Error::interrupted(signal, "the wait for the migration lock"));
+            }
+        };
+        if let Some(why) = pooled {
+            return Err(Error::config(format!("{why} ({})", redact(self.cx.url))));
+        }
         let started = Instant::now();
         let mut delay = Duration::from_millis(20);
         let mut last_holder: Option<String> = None;
@@ -605,6 +668,18 @@ impl Session<'_> {
         let format = self.format;
         let text = m.executable_sql();
         let statements = sql::statements(text, d.lexing);
+        if let Some(refusal) = client_data_transfer(&statements, text) {
+            let at = statements[refusal.0].start;
+            let (line, column) = sql::line_col(text, at);
+            return Err(Error::new(
+                Kind::MigrationFailed,
+                format!(
+                    "migration {} failed at {}:{line}:{column}: {}; nothing was applied or \
+                     recorded; change the file and start again",
+                    m.version, m.file, refusal.1
+                ),
+            ));
+        }
         let outside = m.no_transaction || sql::manages_transaction(&statements);
         let marked = outside || d.ddl_commits;
         let own_flag = format.record_started(d, m);
@@ -723,6 +798,12 @@ impl Session<'_> {
         statements: &[sql::Statement],
         marked: bool,
     ) -> Error {
+        let lost = match &failure {
+            Failure::Script { error, .. } | Failure::Bookkeeping(error) => error.connection_lost,
+        };
+        if lost {
+            return self.lost(m, failure).await;
+        }
         let (error, offset) = match failure {
             Failure::Bookkeeping(e) => {
                 return db_error(
@@ -782,6 +863,69 @@ impl Session<'_> {
                 m.version
             ),
         )
+    }
+
+    /// The error for a connection lost during a migration (server restarted or killed,
+    /// `pg_terminate_backend`, `KILL CONNECTION`): only what is known. The old connection
+    /// cannot say what the server kept, so a new one reads the history: a transaction the
+    /// server saw no COMMIT for was rolled back; a migration run outside one (or MySQL DDL)
+    /// may be partly applied, and is recorded as unfinished only if that mark was written.
+    async fn lost(&mut self, m: &Migration, failure: Failure) -> Error {
+        let (Failure::Script { error, .. } | Failure::Bookkeeping(error)) = failure;
+        let name = self.cx.backend.name;
+        let v = m.version;
+        let state = self.recorded_state(v).await;
+        let outcome = match state {
+            Some(Some(false)) => "it completed and is recorded as applied; start again to apply \
+                                  the rest once the database is back"
+                .to_string(),
+            Some(Some(true)) => format!(
+                "it may be partly applied and is recorded as unfinished: check the schema, then \
+                 run `usher resolve {v} --applied` if all of its changes are in place, or undo \
+                 them and run `usher resolve {v} --rolled-back`"
+            ),
+            Some(None) => "nothing of it was committed and nothing is recorded (the server \
+                           rolls back the transaction of a connection that drops); start again \
+                           once the database is back"
+                .to_string(),
+            None => "the database could not be reached again to see what was kept: run `usher \
+                     status` once it is back (a migration in a transaction was rolled back; one \
+                     outside a transaction, or MySQL DDL, may be partly applied and is then \
+                     listed as failed)"
+                .to_string(),
+        };
+        Error::new(
+            Kind::Unavailable,
+            format!(
+                "the connection to {name} was lost during migration {v} ({}): {error}; {outcome}",
+                m.file
+            ),
+        )
+    }
+
+    /// How a new connection sees `version` in the history: `Some(None)` not recorded,
+    /// `Some(Some(unfinished))` recorded; `None` when the database cannot be read.
+    async fn recorded_state(&self, version: i64) -> Option<Option<bool>> {
+        let endpoint = self.cx.endpoint();
+        let mut db = (self.cx.backend.connect)(&endpoint, self.cx.wait.attempt_timeout)
+            .await
+            .ok()?;
+        let read = async {
+            let tables = db.existing_tables(&known_tables()).await.ok()?;
+            let history = read_history(&mut *db, self.format, &tables).await.ok()?;
+            Some(
+                history
+                    .iter()
+                    .find(|r| r.version == version)
+                    .map(|r| r.failed),
+            )
+        };
+        let state = tokio::time::timeout(Duration::from_secs(5), read)
+            .await
+            .ok()
+            .flatten();
+        let _ = tokio::time::timeout(Duration::from_millis(300), db.close()).await;
+        state
     }
 
     /// `usher status`: a table of every migration and its state.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlRow};
 use sqlx::{ConnectOptions, Connection, Row};
 
-use super::database::{Canceller, ConnectError, Database, DbError, Dialect, Stmt, Value};
+use super::database::{Canceller, ConnectError, Database, DbError, Dialect, Endpoint, Stmt, Value};
 use super::driver::{self, DecodeValues, RowsAffected};
 use super::sql::Lexing;
 use crate::redact::redact;
@@ -68,8 +68,9 @@ fn error(e: sqlx::Error) -> DbError {
                 None => my.number().to_string(),
             }),
             message: redact(my.message()),
-            // 2006 server gone away, 2013 lost connection, 1053 server shutdown.
-            connection_lost: matches!(my.number(), 2006 | 2013 | 1053),
+            // 2006 server gone away, 2013 lost connection, 1053 server shutdown, 1927
+            // connection killed (MariaDB's KILL CONNECTION), 4031 disconnected (MySQL 8).
+            connection_lost: matches!(my.number(), 2006 | 2013 | 1053 | 1927 | 4031),
             ..DbError::default()
         };
     }
@@ -103,8 +104,8 @@ fn classify(e: sqlx::Error, options: &MySqlConnectOptions) -> ConnectError {
                 .unwrap_or(0);
             let message = redact(db.message());
             match number {
-                // Too many connections, server shutdown in progress.
-                1040 | 1053 => ConnectError::Retry(format!("{message} [{number}]")),
+                // Too many connections (server-wide, per user), server shutdown in progress.
+                1040 | 1203 | 1053 => ConnectError::Retry(format!("{message} [{number}]")),
                 1045 => ConnectError::Refused(format!(
                     "{message} [{number}]; check the user name and password of user {user:?} in \
                      the URL (or its _FILE secret)"
@@ -141,19 +142,20 @@ impl Database for MySql {
     type Canceller = MySqlCanceller;
     const DIALECT: &'static Dialect = &DIALECT;
 
-    async fn connect(
-        url: &str,
-        _application_name: &str,
-        timeout: Duration,
-    ) -> Result<Self, ConnectError> {
+    async fn connect(endpoint: &Endpoint<'_>, timeout: Duration) -> Result<Self, ConnectError> {
         // sqlx knows the mysql:// scheme; MariaDB users often write mariadb://.
-        let url = match url.strip_prefix("mariadb:") {
+        let url = match endpoint.url.strip_prefix("mariadb:") {
             Some(rest) => format!("mysql:{rest}"),
-            None => url.to_string(),
+            None => endpoint.url.to_string(),
         };
-        let options = MySqlConnectOptions::from_str(&url)
+        let mut options = MySqlConnectOptions::from_str(&url)
             .map_err(|e| ConnectError::BadUrl(redact(&e.to_string())))?
             .disable_statement_logging();
+        // An IPv6 literal keeps its URL brackets in sqlx's host (`[::1]`), which then fails to
+        // resolve as a name.
+        if let Some(ip) = super::database::unbracket(options.get_host()) {
+            options = options.host(&ip);
+        }
         let conn =
             match tokio::time::timeout(timeout, MySqlConnection::connect_with(&options)).await {
                 Err(_) => {
@@ -215,15 +217,18 @@ impl Database for MySql {
             vec![Value::Int(id)],
         );
         let rows = Database::query(self, &who).await.unwrap_or_default();
-        Some(match rows.first() {
+        let about = match rows.first() {
             Some(r) => format!(
-                "connection {id} ({}@{}, {} s in its current state)",
+                "{}@{}, {} s in its current state; ",
                 r.first().and_then(Value::as_text).unwrap_or_default(),
                 r.get(1).and_then(Value::as_text).unwrap_or_default(),
                 r.get(2).and_then(Value::as_i64).unwrap_or_default()
             ),
-            None => format!("connection {id}"),
-        })
+            None => String::new(),
+        };
+        Some(format!(
+            "connection {id} ({about}if it is stuck, end it with KILL CONNECTION {id})"
+        ))
     }
 
     async fn unlock(&mut self, key: i64) -> Result<(), DbError> {

@@ -13,7 +13,7 @@ use nix::fcntl::{Flock, FlockArg};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
 use sqlx::{ConnectOptions, Connection, Row};
 
-use super::database::{Canceller, ConnectError, Database, DbError, Dialect, Stmt, Value};
+use super::database::{Canceller, ConnectError, Database, DbError, Dialect, Endpoint, Stmt, Value};
 use super::driver::{self, DecodeValues, RowsAffected};
 use super::sql::Lexing;
 use crate::redact::redact;
@@ -80,11 +80,8 @@ impl Database for Sqlite {
     type Canceller = NoCancel;
     const DIALECT: &'static Dialect = &DIALECT;
 
-    async fn connect(
-        url: &str,
-        _application_name: &str,
-        timeout: Duration,
-    ) -> Result<Self, ConnectError> {
+    async fn connect(endpoint: &Endpoint<'_>, timeout: Duration) -> Result<Self, ConnectError> {
+        let url = endpoint.url;
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| ConnectError::BadUrl(redact(&e.to_string())))?
             .create_if_missing(true)

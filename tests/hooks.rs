@@ -1,8 +1,9 @@
 //! Rule: `--hooks DIR` runs every executable file in DIR in name order, after the migrations
 //! and before the app, as the app's user with its environment, output passed through and each
 //! logged with its duration; a failing, non-executable or missing task stops the start with
-//! exit 73 naming it; dotfiles and subdirectories are ignored; TERM during a task is forwarded
-//! to it and usher exits 143 without starting the app.
+//! exit 73 naming it; dotfiles and subdirectories are ignored; TERM or QUIT during a task is
+//! forwarded to it (SIGKILL after `--stop-timeout`) and usher exits 128+N without starting the
+//! app.
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
@@ -200,6 +201,64 @@ fn term_during_a_task_is_forwarded_and_usher_exits_143() {
     );
     assert!(
         !live.stdout().contains("app started"),
+        "{}",
+        live.describe()
+    );
+}
+
+#[test]
+fn a_task_ignoring_term_is_killed_after_the_stop_timeout() {
+    let dir = common::TempDir::new("hooks-stop-timeout");
+    write_task(
+        dir.path(),
+        "task",
+        "#!/bin/sh\ntrap '' TERM\necho task running\nwhile :; do sleep 0.1; done\n",
+        0o755,
+    );
+    let mut live = Live::start(
+        common::usher()
+            .args(["--stop-timeout", "500ms", "--hooks"])
+            .arg(dir.path())
+            .args(["echo", "app started"]),
+    );
+    live.wait_for_stdout("task running");
+    let sent = std::time::Instant::now();
+    common::live::send(live.pid(), nix::sys::signal::Signal::SIGTERM);
+    live.expect_code(143);
+    let took = sent.elapsed();
+    assert!(
+        took >= std::time::Duration::from_millis(400) && took < std::time::Duration::from_secs(5),
+        "stopped after {took:?}\n{}",
+        live.describe()
+    );
+    assert!(
+        !live.stdout().contains("app started"),
+        "{}",
+        live.describe()
+    );
+}
+
+#[test]
+fn quit_during_a_task_is_forwarded_too() {
+    let dir = common::TempDir::new("hooks-quit");
+    write_task(
+        dir.path(),
+        "task",
+        "#!/bin/sh\ntrap 'echo task got QUIT; exit 0' QUIT\necho task running\n\
+         while :; do sleep 0.1; done\n",
+        0o755,
+    );
+    let mut live = Live::start(
+        common::usher()
+            .arg("--hooks")
+            .arg(dir.path())
+            .args(["echo", "app started"]),
+    );
+    live.wait_for_stdout("task running");
+    common::live::send(live.pid(), nix::sys::signal::Signal::SIGQUIT);
+    live.expect_code(131);
+    assert!(
+        live.stdout().contains("task got QUIT"),
         "{}",
         live.describe()
     );

@@ -32,7 +32,16 @@ fn sqlite_example_builds_and_migrates_its_volume() {
     let dockerfile = root.join("examples/sqlite/Dockerfile");
     let mut build = std::process::Command::new("docker");
     build
-        .args(["build", "-q", "--network", "host", "-t", &tag, "-f"])
+        .args([
+            "build",
+            "-q",
+            "--force-rm",
+            "--network",
+            "host",
+            "-t",
+            &tag,
+            "-f",
+        ])
         .arg(&dockerfile)
         .args(["--build-arg", &usher_arg, "--build-arg", &base_arg])
         .arg(root)

@@ -114,8 +114,18 @@ fn hash_hex(parts: &[&[u8]]) -> String {
 
 /// Builds `context` (which holds a `Dockerfile`) as `tag` unless the engine already has it,
 /// under the lock shared with the other test binaries. `extra` are more `docker build` flags.
+/// `--force-rm`: a failing step leaves no stopped container behind.
 pub fn build_once(tag: &str, context: &Path, extra: &[&str]) {
-    let mut build = vec!["docker", "build", "-q", "--network", "host", "-t", tag];
+    let mut build = vec![
+        "docker",
+        "build",
+        "-q",
+        "--force-rm",
+        "--network",
+        "host",
+        "-t",
+        tag,
+    ];
     build.extend_from_slice(extra);
     let build: Vec<String> = build.iter().map(common::sh_quote).collect();
     let script = format!(
@@ -192,7 +202,7 @@ impl DerivedImage {
         let ctx = common::TempDir::new("image-derived");
         std::fs::write(ctx.join("Dockerfile"), format!("FROM {base}\n{lines}\n")).unwrap();
         let mut cmd = Command::new("docker");
-        cmd.args(["build", "-q", "--network", "host", "-t", &tag])
+        cmd.args(["build", "-q", "--force-rm", "--network", "host", "-t", &tag])
             .arg(ctx.path())
             .env("DOCKER_BUILDKIT", "0")
             .stdin(Stdio::null());

@@ -130,11 +130,7 @@ const DIALECT: Dialect = Dialect {
     timestamp_default_now: "TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP",
     text_cast_type: "CHAR",
     ddl_commits: true,
-    lexing: Lexing {
-        backslash_escapes: true,
-        dollar_quotes: false,
-        backticks: true,
-    },
+    lexing: Lexing::MySql,
 };
 
 impl Database for MySql {

@@ -139,11 +139,7 @@ const DIALECT: Dialect = Dialect {
     timestamp_default_now: "TIMESTAMPTZ NOT NULL DEFAULT now()",
     text_cast_type: "TEXT",
     ddl_commits: false,
-    lexing: Lexing {
-        backslash_escapes: false,
-        dollar_quotes: true,
-        backticks: false,
-    },
+    lexing: Lexing::Postgres,
 };
 
 impl Database for Postgres {

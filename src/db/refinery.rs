@@ -296,11 +296,7 @@ mod tests {
             timestamp_default_now: "",
             text_cast_type: "TEXT",
             ddl_commits: false,
-            lexing: crate::db::sql::Lexing {
-                backslash_escapes: false,
-                dollar_quotes: true,
-                backticks: false,
-            },
+            lexing: crate::db::sql::Lexing::Postgres,
         };
         let m = Migration::for_tests(3, "users", "SELECT 1;", &Refinery);
         let stmts = Refinery.record_applied(d, &m, Duration::ZERO);

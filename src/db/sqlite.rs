@@ -69,11 +69,7 @@ const DIALECT: Dialect = Dialect {
     timestamp_default_now: "TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP",
     text_cast_type: "TEXT",
     ddl_commits: false,
-    lexing: Lexing {
-        backslash_escapes: false,
-        dollar_quotes: false,
-        backticks: true,
-    },
+    lexing: Lexing::Sqlite,
 };
 
 impl Database for Sqlite {

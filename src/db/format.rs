@@ -228,6 +228,7 @@ mod tests {
             rel: name.to_string(),
             file_name: name.to_string(),
             top_level: true,
+            problem: None,
         }
     }
 

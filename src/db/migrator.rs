@@ -100,7 +100,7 @@ pub async fn health(
             return Ok(());
         };
         let migrations = source::load(files, format).map_err(|e| e.message)?;
-        let history = read_history(&mut *db, format, &tables)
+        let history = read_history(&mut *db, format, &tables, &[])
             .await
             .map_err(|e| e.message)?;
         let entries = plan::status(&migrations, &history, format);
@@ -221,6 +221,7 @@ async fn session(db: &mut dyn Db, cx: &Context<'_>, action: Action) -> Result<i3
         migrations,
         tables,
         lock: None,
+        names: Vec::new(),
     };
     match action {
         Action::Stage => s.migrate(false).await.map(|()| 0),
@@ -251,12 +252,13 @@ async fn read_history(
     db: &mut dyn Db,
     format: &dyn HistoryFormat,
     tables: &[String],
+    names: &[(&'static str, String)],
 ) -> Result<Vec<AppliedRow>> {
     let has = |t: &str| tables.iter().any(|x| x.eq_ignore_ascii_case(t));
     let mut history = Vec::new();
     if has(format.table()) {
         let rows = db
-            .query(&format.select_rows(db.dialect()))
+            .query(&qualified(format.select_rows(db.dialect()), names))
             .await
             .map_err(|e| db_error(&format!("cannot read {}", format.table()), e))?;
         history = format.decode_rows(rows).map_err(|e| {
@@ -268,7 +270,10 @@ async fn read_history(
     }
     if has(unfinished::TABLE) {
         let rows = db
-            .query(&unfinished::select(db.dialect(), format.table()))
+            .query(&qualified(
+                unfinished::select(db.dialect(), format.table()),
+                names,
+            ))
             .await
             .map_err(|e| db_error(&format!("cannot read {}", unfinished::TABLE), e))?;
         for marker in unfinished::decode(rows) {
@@ -280,6 +285,83 @@ async fn read_history(
         history.sort_by_key(|r| r.version);
     }
     Ok(history)
+}
+
+/// A part of a script sent in one call: its text, and the index of its first statement.
+struct Piece {
+    text: std::ops::Range<usize>,
+    first: usize,
+}
+
+/// How a script is sent: a `-- no-transaction` script one statement at a time (PostgreSQL
+/// runs a multi-statement query in one implicit transaction, where `CREATE INDEX
+/// CONCURRENTLY` cannot run); a PostgreSQL script with its own BEGIN/COMMIT whole (how
+/// its statements group into implicit transactions depends on it); any other in runs of
+/// statements of bounded size (`sql::runs`), so that work stays linear in the script's length.
+/// An empty script (nothing but comments) is not sent at all.
+fn pieces(
+    text: &str,
+    statements: &[sql::Statement],
+    no_transaction: bool,
+    own_transaction: bool,
+    lexing: sql::Lexing,
+) -> Vec<Piece> {
+    if statements.is_empty() {
+        return Vec::new();
+    }
+    if no_transaction {
+        return statements
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Piece {
+                text: s.start..s.end,
+                first: i,
+            })
+            .collect();
+    }
+    if own_transaction && lexing == sql::Lexing::Postgres {
+        return vec![Piece {
+            text: 0..text.len(),
+            first: 0,
+        }];
+    }
+    sql::runs(statements, lexing.run_bytes())
+        .into_iter()
+        .map(|r| Piece {
+            text: if r.start == 0 {
+                0
+            } else {
+                statements[r.start].start
+            }..statements[r.end - 1].end,
+            first: r.start,
+        })
+        .collect()
+}
+
+/// `stmt` with every history table named as `names` says (schema- or database-qualified,
+/// see `Db::qualify`). The statements are usher's own, so a table name is a whole word
+/// wherever it occurs.
+fn qualified(mut stmt: Stmt, names: &[(&'static str, String)]) -> Stmt {
+    for (table, name) in names {
+        let mut out = String::with_capacity(stmt.sql.len() + name.len());
+        let mut rest = stmt.sql.as_str();
+        while let Some(at) = rest.find(table) {
+            let before = rest[..at].chars().next_back();
+            let after = rest[at + table.len()..].chars().next();
+            let word =
+                |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || "_.`\"".contains(c));
+            out.push_str(&rest[..at]);
+            out.push_str(if word(before) || word(after) {
+                table
+            } else {
+                name
+            });
+            rest = &rest[at + table.len()..];
+        }
+        out.push_str(rest);
+        stmt.sql = out;
+    }
+    stmt
 }
 
 fn db_error(what: &str, e: DbError) -> Error {
@@ -301,6 +383,9 @@ struct Session<'s> {
     tables: Vec<String>,
     /// The lock key, while held.
     lock: Option<i64>,
+    /// The history tables as statements must name them once migrations have run (empty
+    /// before: unqualified names resolve as at connect).
+    names: Vec<(&'static str, String)>,
 }
 
 /// How a migration failed.
@@ -356,7 +441,52 @@ impl Session<'_> {
     }
 
     async fn history(&mut self) -> Result<Vec<AppliedRow>> {
-        read_history(self.db, self.format, &self.tables).await
+        read_history(self.db, self.format, &self.tables, &self.names).await
+    }
+
+    /// A history statement, named as `names` says.
+    fn q(&self, stmt: Stmt) -> Stmt {
+        qualified(stmt, &self.names)
+    }
+
+    /// Before the first migration of this run: where the history tables are, and the session
+    /// state every migration must start from (`Db::qualify`, `Db::save_session`).
+    async fn pin_session(&mut self) -> Result<()> {
+        let tables = [self.format.table(), unfinished::TABLE];
+        let names = self
+            .db
+            .qualify(&tables)
+            .await
+            .map_err(|e| db_error("cannot find the history tables' schema", e))?;
+        self.names = tables.into_iter().zip(names).collect();
+        self.db
+            .save_session()
+            .await
+            .map_err(|e| db_error("cannot read the session settings", e))
+    }
+
+    /// Refuses, before anything runs, a pending script the server cannot run as written
+    /// (MySQL's `DELIMITER`, a command of the mysql client).
+    fn check_scripts(&self, pending: &[Migration]) -> Result<()> {
+        let lexing = self.db.dialect().lexing;
+        for m in pending {
+            let text = m.executable_sql();
+            if let Some(c) = sql::client_command(&sql::statements(text, lexing), lexing) {
+                let (line, column) = sql::line_col(text, c.start);
+                return Err(Error::new(
+                    Kind::MigrationsInvalid,
+                    format!(
+                        "migration {} ({}:{line}:{column}): `DELIMITER` is a command of the mysql \
+                         client, not SQL, and the server cannot run it; nothing was applied. \
+                         Remove the DELIMITER lines and end each statement, including CREATE \
+                         PROCEDURE/FUNCTION/TRIGGER, with a plain `;` (usher sends a routine's \
+                         BEGIN … END body as one statement)",
+                        m.version, m.file
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// `usher migrate` and the start-up stage.
@@ -396,10 +526,12 @@ impl Session<'_> {
     async fn migrate_locked(&mut self) -> Result<()> {
         let started = Instant::now();
         self.refresh_tables().await?;
+        self.pin_session().await?;
         self.ensure_table().await?;
         let history = self.history().await?;
         let p = plan::plan(&self.migrations, &history, self.format, self.policy())?;
         let pending: Vec<Migration> = p.pending.iter().map(|m| (*m).clone()).collect();
+        self.check_scripts(&pending)?;
         for m in &pending {
             let took = self.apply(m).await?;
             info!(
@@ -569,9 +701,12 @@ impl Session<'_> {
         if self.has(self.format.table()) {
             return Ok(());
         }
-        let ddl = self.format.create_table(self.db.dialect());
+        let ddl = self.q(Stmt::new(
+            self.format.create_table(self.db.dialect()),
+            vec![],
+        ));
         self.db
-            .execute(&Stmt::new(ddl, vec![]))
+            .execute(&ddl)
             .await
             .map_err(|e| db_error(&format!("cannot create {}", self.format.table()), e))?;
         self.tables.push(self.format.table().to_string());
@@ -582,8 +717,9 @@ impl Session<'_> {
         if self.has(unfinished::TABLE) {
             return Ok(());
         }
+        let ddl = self.q(Stmt::new(unfinished::create_table(), vec![]));
         self.db
-            .execute(&Stmt::new(unfinished::create_table(), vec![]))
+            .execute(&ddl)
             .await
             .map_err(|e| db_error(&format!("cannot create {}", unfinished::TABLE), e))?;
         self.tables.push(unfinished::TABLE.to_string());
@@ -617,8 +753,10 @@ impl Session<'_> {
                 vec![unfinished::insert(d, format.table(), m)]
             }
         };
+        let started: Vec<Stmt> = started.into_iter().map(|s| self.q(s)).collect();
+        let names = &self.names;
         let finish = |took: Duration| -> Vec<Stmt> {
-            if !marked {
+            let stmts = if !marked {
                 format.record_applied(d, m, took)
             } else if uses_own_flag {
                 format.record_finished(d, m, took)
@@ -626,17 +764,10 @@ impl Session<'_> {
                 let mut stmts = format.record_applied(d, m, took);
                 stmts.push(unfinished::delete(d, format.table(), m.version));
                 stmts
-            }
+            };
+            stmts.into_iter().map(|s| qualified(s, names)).collect()
         };
-        // One statement at a time only where a transaction cannot be used anyway.
-        let pieces: Vec<(usize, &str)> = if m.no_transaction {
-            statements
-                .iter()
-                .map(|s| (s.start, &text[s.start..s.end]))
-                .collect()
-        } else {
-            vec![(0, text)]
-        };
+        let pieces = pieces(text, &statements, m.no_transaction, outside, d.lexing);
 
         let canceller = self.db.canceller();
         let db = &mut *self.db;
@@ -648,18 +779,22 @@ impl Session<'_> {
             for s in &started {
                 db.execute(s).await?;
             }
-            for (i, (offset, piece)) in pieces.iter().enumerate() {
-                db.run_script(piece).await.map_err(|mut error| {
-                    if pieces.len() > 1 {
-                        error.statement = Some(i);
-                    }
-                    Failure::Script {
-                        error,
-                        offset: *offset,
-                    }
-                })?;
+            for piece in &pieces {
+                db.run_script(&text[piece.text.clone()])
+                    .await
+                    .map_err(|mut error| {
+                        error.statement = error.statement.map(|done| piece.first + done);
+                        Failure::Script {
+                            error,
+                            offset: piece.text.start,
+                        }
+                    })?;
             }
             let took = began.elapsed();
+            db.reset_session(text).await.map_err(|mut e| {
+                e.message = format!("resetting the session after the script: {}", e.message);
+                Failure::Bookkeeping(e)
+            })?;
             if outside {
                 db.begin().await?;
             }

@@ -11,7 +11,7 @@ use sqlx::{ConnectOptions, Connection, Row};
 
 use super::database::{Canceller, ConnectError, Database, DbError, Dialect, Stmt, Value};
 use super::driver::{self, DecodeValues, RowsAffected};
-use super::sql::Lexing;
+use super::sql::{self, Lexing};
 use crate::redact::redact;
 
 pub struct Postgres {
@@ -270,6 +270,48 @@ impl Database for Postgres {
 
     async fn run_script(&mut self, sql: &str) -> Result<(), DbError> {
         driver::run_script(&mut self.conn, sql, error).await
+    }
+
+    /// The schema where the name resolves (the first visible table of that name), or else
+    /// `current_schema()` (where CREATE TABLE would put it).
+    async fn qualify(&mut self, tables: &[&str]) -> Result<Vec<String>, DbError> {
+        let values = tables
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!("({i}, '{t}')"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT coalesce((SELECT quote_ident(n.nspname) || '.' FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relname = v.t AND c.relkind IN ('r', 'p') \
+                   AND pg_catalog.pg_table_is_visible(c.oid)), \
+               quote_ident(current_schema()) || '.', '') || v.t \
+             FROM (VALUES {values}) AS v(i, t) ORDER BY v.i"
+        );
+        let rows = Database::query(self, &Stmt::new(sql, vec![])).await?;
+        Ok(rows
+            .iter()
+            .zip(tables)
+            .map(|(r, t)| r.first().and_then(Value::as_text).unwrap_or(t.to_string()))
+            .collect())
+    }
+
+    /// Everything `DISCARD ALL` resets except the advisory locks (the migration lock) and,
+    /// unless the script prepared statements of its own, the prepared statements (sqlx's
+    /// cache of usher's history statements). RESET ALL returns every setting to its session
+    /// default: the server's, the role's and database's, and the connection's start-up
+    /// parameters.
+    async fn reset_session(&mut self, script: &str) -> Result<(), DbError> {
+        let mut reset = String::from(
+            "CLOSE ALL; RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL; UNLISTEN *; \
+             DISCARD TEMP; DISCARD SEQUENCES",
+        );
+        if sql::mentions(script, "prepare") {
+            self.conn.clear_cached_statements().await.map_err(error)?;
+            reset.push_str("; DEALLOCATE ALL");
+        }
+        driver::run_script(&mut self.conn, &reset, error).await
     }
 
     async fn close(self) {

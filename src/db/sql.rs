@@ -470,6 +470,20 @@ pub fn manages_transaction(statements: &[Statement]) -> bool {
     })
 }
 
+impl Lexing {
+    /// The longest run of statements sent in one call (see `runs`). SQLite copies the rest
+    /// of the text for each statement it prepares, so its runs are short (the copies stay
+    /// within a few times the script's size, and a call costs microseconds in-process);
+    /// the servers get 1 MB at a time (one round trip per MB, well under MySQL's default
+    /// `max_allowed_packet` of 16 MB).
+    pub fn run_bytes(self) -> usize {
+        match self {
+            Lexing::Sqlite => 2 << 10,
+            Lexing::Postgres | Lexing::MySql => 1 << 20,
+        }
+    }
+}
+
 /// A statement that is a command of the database's command-line client, not SQL the server
 /// understands (MySQL's `DELIMITER`): the script cannot run as written.
 pub fn client_command(statements: &[Statement], lexing: Lexing) -> Option<&Statement> {
@@ -496,6 +510,19 @@ pub fn runs(statements: &[Statement], max: usize) -> Vec<std::ops::Range<usize>>
         }
     }
     out
+}
+
+/// Whether `text` contains `word` (ASCII, any case) anywhere: a cheap, conservative test of
+/// whether a script may have used a command (`PREPARE`, `PRAGMA`, `ATTACH`).
+pub fn mentions(text: &str, word: &str) -> bool {
+    let (b, w) = (text.as_bytes(), word.as_bytes());
+    let Some(&first) = w.first() else {
+        return true;
+    };
+    let first = first.to_ascii_lowercase();
+    (0..b.len().saturating_sub(w.len() - 1))
+        .filter(|&i| b[i].to_ascii_lowercase() == first)
+        .any(|i| b[i..i + w.len()].eq_ignore_ascii_case(w))
 }
 
 /// 1-based line and column (in characters) of byte offset `at` in `text`.
@@ -781,6 +808,14 @@ mod tests {
         assert_eq!(statements(&sql, SQLITE).len(), 200_000);
         let sql = format!("SELECT '{}", "a;".repeat(1_000_000));
         assert_eq!(statements(&sql, MYSQL).len(), 1);
+    }
+
+    #[test]
+    fn mentions_any_case() {
+        assert!(mentions("x; Prepare p AS SELECT 1", "prepare"));
+        assert!(!mentions("SELECT 'prepar'", "prepare"));
+        assert!(mentions("PRAGMA", "pragma"));
+        assert!(!mentions("", "pragma"));
     }
 
     #[test]

@@ -1071,3 +1071,67 @@ impl Session<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_tables_are_qualified_as_whole_words_only() {
+        let names = [
+            ("_sqlx_migrations", "\"app\"._sqlx_migrations".to_string()),
+            (
+                unfinished::TABLE,
+                "\"app\".usher_unfinished_migrations".to_string(),
+            ),
+        ];
+        let stmt = Stmt::new(
+            "INSERT INTO _sqlx_migrations (version) SELECT 1 FROM x._sqlx_migrations, \
+             my_sqlx_migrations, _sqlx_migrations2; DELETE FROM usher_unfinished_migrations",
+            vec![],
+        );
+        assert_eq!(
+            qualified(stmt, &names).sql,
+            "INSERT INTO \"app\"._sqlx_migrations (version) SELECT 1 FROM x._sqlx_migrations, \
+             my_sqlx_migrations, _sqlx_migrations2; DELETE FROM \"app\".usher_unfinished_migrations"
+        );
+    }
+
+    #[test]
+    fn scripts_are_sent_in_bounded_runs() {
+        let text = "-- lead\nSELECT 1; SELECT 2;\nSELECT 3;";
+        let lexing = sql::Lexing::Sqlite;
+        let statements = sql::statements(text, lexing);
+        let texts = |p: Vec<Piece>| -> Vec<(&str, usize)> {
+            p.into_iter().map(|p| (&text[p.text], p.first)).collect()
+        };
+        // Short: one run, from the start of the file.
+        assert_eq!(
+            texts(pieces(text, &statements, false, false, lexing)),
+            [("-- lead\nSELECT 1; SELECT 2;\nSELECT 3", 0)]
+        );
+        // No transaction: one statement at a time.
+        assert_eq!(
+            texts(pieces(text, &statements, true, false, lexing)),
+            [("SELECT 1", 0), ("SELECT 2", 1), ("SELECT 3", 2)]
+        );
+        // Own transaction on PostgreSQL: whole.
+        let pg = sql::statements(text, sql::Lexing::Postgres);
+        assert_eq!(
+            texts(pieces(text, &pg, false, true, sql::Lexing::Postgres)),
+            [(text, 0)]
+        );
+        // Empty: nothing to send.
+        assert!(pieces("-- x\n;", &[], false, false, lexing).is_empty());
+        // Long: runs of at most run_bytes.
+        let long = "INSERT INTO t VALUES (1);\n".repeat(1000);
+        let s = sql::statements(&long, lexing);
+        let p = pieces(&long, &s, false, false, lexing);
+        assert!(p.len() > 1);
+        assert!(p.iter().all(|p| p.text.len() <= lexing.run_bytes()));
+        assert_eq!(
+            p.iter().map(|p| p.first).collect::<Vec<_>>()[1],
+            p[0].text.len() / 26 + 1
+        );
+    }
+}

@@ -95,6 +95,10 @@ pub struct Dialect {
     /// itself applied, so usher records it as started before it runs.
     pub ddl_commits: bool,
     pub lexing: Lexing,
+    /// Statements that put the session back as it was at connect, whatever a migration SET,
+    /// sent with the end of each script (no round trip of their own); `None` where the
+    /// reset must look first (`Database::reset_session`).
+    pub session_reset: Option<&'static str>,
 }
 
 impl Dialect {
@@ -239,12 +243,13 @@ pub trait Database: Sized {
         Ok(())
     }
 
-    /// Puts the session back as it was at `save_session` after each migration script, before
-    /// its history row is written: what one migration SETs (a timeout, sql_mode, a role, the
-    /// search path, the current database, temporary tables) must reach neither usher's
-    /// bookkeeping nor the next migration, so that a database migrated in one run ends like
-    /// one migrated one start at a time. `script` is the migration's text. Must keep the
-    /// migration lock (never `DISCARD ALL`, `RESET CONNECTION`).
+    /// Puts the session back as it was at `save_session` after each migration script (and
+    /// after `Dialect::session_reset`), before its history row is written: what one
+    /// migration SETs (a timeout, sql_mode, a role, the search path, the current database,
+    /// temporary tables) must reach neither usher's bookkeeping nor the next migration, so
+    /// that a database migrated in one run ends like one migrated one start at a time.
+    /// `script` is the migration's text. Must keep the migration lock (never `DISCARD ALL`,
+    /// `RESET CONNECTION`).
     async fn reset_session(&mut self, _script: &str) -> Result<(), DbError> {
         Ok(())
     }

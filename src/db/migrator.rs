@@ -291,6 +291,8 @@ async fn read_history(
 struct Piece {
     text: std::ops::Range<usize>,
     first: usize,
+    /// How many statements it holds.
+    count: usize,
 }
 
 /// How a script is sent: a `-- no-transaction` script one statement at a time (PostgreSQL
@@ -316,6 +318,7 @@ fn pieces(
             .map(|(i, s)| Piece {
                 text: s.start..s.end,
                 first: i,
+                count: 1,
             })
             .collect();
     }
@@ -323,6 +326,7 @@ fn pieces(
         return vec![Piece {
             text: 0..text.len(),
             first: 0,
+            count: statements.len(),
         }];
     }
     sql::runs(statements, lexing.run_bytes())
@@ -334,6 +338,7 @@ fn pieces(
                 statements[r.start].start
             }..statements[r.end - 1].end,
             first: r.start,
+            count: r.len(),
         })
         .collect()
 }
@@ -779,22 +784,40 @@ impl Session<'_> {
             for s in &started {
                 db.execute(s).await?;
             }
-            for piece in &pieces {
-                db.run_script(&text[piece.text.clone()])
-                    .await
-                    .map_err(|mut error| {
-                        error.statement = error.statement.map(|done| piece.first + done);
-                        Failure::Script {
-                            error,
-                            offset: piece.text.start,
-                        }
-                    })?;
-            }
-            let took = began.elapsed();
-            db.reset_session(text).await.map_err(|mut e| {
+            let resetting = |mut e: DbError| {
                 e.message = format!("resetting the session after the script: {}", e.message);
                 Failure::Bookkeeping(e)
-            })?;
+            };
+            // In usher's transaction, the static reset rides with the last piece (no round
+            // trip of its own); outside one it goes alone, as a multi-statement query is an
+            // implicit transaction where `CREATE INDEX CONCURRENTLY` cannot run.
+            let mut reset = d.session_reset;
+            for (i, piece) in pieces.iter().enumerate() {
+                let mut sent = std::borrow::Cow::Borrowed(&text[piece.text.clone()]);
+                let with_reset = reset.is_some() && !outside && i + 1 == pieces.len();
+                if let (Some(r), true) = (reset, with_reset) {
+                    sent = format!("{sent}\n;\n{r}").into();
+                    reset = None;
+                }
+                db.run_script(&sent).await.map_err(|mut error| {
+                    match error.statement {
+                        Some(done) if with_reset && done >= piece.count => {
+                            return resetting(error);
+                        }
+                        _ => {}
+                    }
+                    error.statement = error.statement.map(|done| piece.first + done);
+                    Failure::Script {
+                        error,
+                        offset: piece.text.start,
+                    }
+                })?;
+            }
+            let took = began.elapsed();
+            if let (Some(r), false) = (reset, pieces.is_empty()) {
+                db.run_script(r).await.map_err(resetting)?;
+            }
+            db.reset_session(text).await.map_err(resetting)?;
             if outside {
                 db.begin().await?;
             }

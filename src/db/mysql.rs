@@ -200,6 +200,7 @@ const DIALECT: Dialect = Dialect {
     text_cast_type: "CHAR",
     ddl_commits: true,
     lexing: Lexing::MySql,
+    session_reset: None,
 };
 
 impl MySql {

@@ -140,6 +140,14 @@ const DIALECT: Dialect = Dialect {
     text_cast_type: "TEXT",
     ddl_commits: false,
     lexing: Lexing::Postgres,
+    // Everything `DISCARD ALL` resets except the advisory locks (the migration lock) and the
+    // prepared statements (sqlx's cache of usher's history statements; see reset_session).
+    // RESET ALL returns every setting to its session default: the server's, the role's and
+    // database's, and the connection's start-up parameters.
+    session_reset: Some(
+        "CLOSE ALL; RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL; UNLISTEN *; \
+         DISCARD TEMP; DISCARD SEQUENCES",
+    ),
 };
 
 impl Database for Postgres {
@@ -297,21 +305,14 @@ impl Database for Postgres {
             .collect())
     }
 
-    /// Everything `DISCARD ALL` resets except the advisory locks (the migration lock) and,
-    /// unless the script prepared statements of its own, the prepared statements (sqlx's
-    /// cache of usher's history statements). RESET ALL returns every setting to its session
-    /// default: the server's, the role's and database's, and the connection's start-up
-    /// parameters.
+    /// The rest is `DIALECT.session_reset`; here, the statements a script PREPAREd, if it
+    /// mentions PREPARE (with sqlx's cached ones, which sqlx then prepares again).
     async fn reset_session(&mut self, script: &str) -> Result<(), DbError> {
-        let mut reset = String::from(
-            "CLOSE ALL; RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL; UNLISTEN *; \
-             DISCARD TEMP; DISCARD SEQUENCES",
-        );
-        if sql::mentions(script, "prepare") {
-            self.conn.clear_cached_statements().await.map_err(error)?;
-            reset.push_str("; DEALLOCATE ALL");
+        if !sql::mentions(script, "prepare") {
+            return Ok(());
         }
-        driver::run_script(&mut self.conn, &reset, error).await
+        self.conn.clear_cached_statements().await.map_err(error)?;
+        driver::run_script(&mut self.conn, "DEALLOCATE ALL", error).await
     }
 
     async fn close(self) {

@@ -258,6 +258,7 @@ mod tests {
             text_cast_type: "TEXT",
             ddl_commits: false,
             lexing: crate::db::sql::Lexing::Postgres,
+            session_reset: None,
         };
         let m = Migration::for_tests(3, "users", "SELECT 1;", &Refinery);
         let stmts = Refinery.record_applied(d, &m, Duration::ZERO);

@@ -89,6 +89,7 @@ const DIALECT: Dialect = Dialect {
     text_cast_type: "TEXT",
     ddl_commits: false,
     lexing: Lexing::Sqlite,
+    session_reset: None,
 };
 
 impl Sqlite {

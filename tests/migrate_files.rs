@@ -107,7 +107,11 @@ fn unreadable_file_is_refused_by_name() {
             ("2_secret.sql", "SELECT 1;\n"),
         ],
     );
-    std::fs::set_permissions(dir.join("2_secret.sql"), std::fs::Permissions::from_mode(0)).unwrap();
+    std::fs::set_permissions(
+        dir.join("2_secret.sql"),
+        std::fs::Permissions::from_mode(0o000),
+    )
+    .unwrap();
     let r = start(&sqlite_url(&db), dir.path(), &["--user", "nobody"]);
     expect_failure(&r, 66);
     r.expect_stderr_contains("cannot read the migration file")
@@ -128,7 +132,7 @@ fn unreadable_subdirectory_matters_only_to_refinery() {
         servers::write_migrations(dir.path(), files);
         let lost = dir.join("lost+found");
         std::fs::create_dir(&lost).unwrap();
-        std::fs::set_permissions(&lost, std::fs::Permissions::from_mode(0)).unwrap();
+        std::fs::set_permissions(&lost, std::fs::Permissions::from_mode(0o000)).unwrap();
         let r = start(&sqlite_url(&db), dir.path(), &["--user", "nobody"]);
         if code == 0 {
             r.expect_code(0).expect_stdout_contains("app-started");

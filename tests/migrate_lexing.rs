@@ -151,8 +151,6 @@ fn delimiter_is_refused_before_anything_runs() {
         assert!(!t.has_table("first"), "nothing ran\n{}", r.describe());
         assert!(!t.has_table("before_delimiter"));
         assert!(!t.has_table("usher_unfinished_migrations"));
-        if t.has_table(TABLE) {
-            assert_eq!(t.sql(&format!("SELECT count(*) FROM {TABLE}")), "0");
-        }
+        assert!(!t.has_table(TABLE), "nothing was created");
     }
 }

@@ -26,6 +26,10 @@ BEGIN ATOMIC
 END;
 DO $do$ BEGIN INSERT INTO notes VALUES (3, 'do; block', 3); END $do$;
 INSERT INTO notes SELECT 4, body || ';', add1(twice(a$b)) FROM notes WHERE id = 1;
+CREATE TABLE audit (id int);
+CREATE RULE notes_audit AS ON INSERT TO notes WHERE NEW.id > 100
+  DO ALSO (INSERT INTO audit VALUES (NEW.id); INSERT INTO audit VALUES (-NEW.id));
+INSERT INTO notes VALUES (101, 'ruled', (SELECT count(*) FROM audit));
 "#;
 
 const MYSQL: &str = r#"CREATE TABLE notes (
@@ -55,6 +59,9 @@ CALL fill(3);
 CREATE TRIGGER notes_bi BEFORE INSERT ON notes FOR EACH ROW
   IF NEW.body IS NULL THEN SET NEW.body = 'default'; END IF;
 INSERT INTO notes (id, a$b) VALUES (12, 0);
+CREATE FUNCTION label(x INT) RETURNS VARCHAR(10) CHARSET utf8mb4 DETERMINISTIC
+  IF x > 5 THEN RETURN 'big'; ELSE RETURN 'small'; END IF;
+INSERT INTO notes VALUES (13, label(9), 13);
 "#;
 
 const SQLITE: &str = r#"CREATE TABLE [my;table] (id INTEGER PRIMARY KEY, "body;" TEXT, `n;` INTEGER);
@@ -81,12 +88,12 @@ fn case(t: &Target) -> (&'static str, &'static str, &'static str) {
         Target::Postgres(..) => (
             POSTGRES,
             "SELECT id || ':' || body || ':' || a$b FROM notes ORDER BY id",
-            "1:it's; here:1\n2:back\\:2\n3:do; block:3\n4:it's; here;:3",
+            "1:it's; here:1\n2:back\\:2\n3:do; block:3\n4:it's; here;:3\n101:ruled:0",
         ),
         Target::MariaDb(..) => (
             MYSQL,
             "SELECT CONCAT(id, ':', body, ':', a$b) FROM notes ORDER BY id",
-            "1:say \"hi\"; bye:1\n2:it's; fine:6\n10:other:3\n11:done:26\n12:default:0",
+            "1:say \"hi\"; bye:1\n2:it's; fine:6\n10:other:3\n11:done:26\n12:default:0\n13:big:13",
         ),
         Target::Sqlite(..) => (
             SQLITE,

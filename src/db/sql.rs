@@ -142,7 +142,11 @@ pub fn statements(sql: &str, lexing: Lexing) -> Vec<Statement> {
             continue;
         }
         if c == b';' {
-            let ends = cur.as_ref().is_none_or(|s| s.blocks.is_empty());
+            // PostgreSQL (psql's rule): not inside parentheses either, as in a rule's
+            // `DO (INSERT …; INSERT …)`.
+            let ends = cur.as_ref().is_none_or(|s| {
+                s.blocks.is_empty() && (lexing != Lexing::Postgres || s.parens == 0)
+            });
             if ends {
                 if let Some(mut s) = cur.take() {
                     s.stmt.end = i;
@@ -451,6 +455,12 @@ fn mysql_block_word(s: &mut Current, word: &[u8], at_start: bool, after_end: boo
             "COMMENT",
             "FOLLOWS",
             "PRECEDES",
+            // RETURNS VARCHAR(20) CHARSET utf8mb4 COLLATE utf8mb4_bin
+            "RETURNS",
+            "CHARSET",
+            "CHARACTER",
+            "SET",
+            "COLLATE",
         ],
     );
     if !s.blocks.is_empty() || (at_start && !characteristic) {
@@ -687,6 +697,14 @@ mod tests {
     }
 
     #[test]
+    fn postgres_semicolons_inside_parentheses() {
+        let sql = "CREATE RULE r AS ON INSERT TO a DO ALSO (INSERT INTO b VALUES (1); INSERT INTO c VALUES (2));\nSELECT 1;";
+        assert_eq!(keywords(sql, PG), ["CREATE", "SELECT"]);
+        // Elsewhere the server ends the statement there.
+        assert_eq!(statements("SELECT (1; SELECT 2;", MYSQL).len(), 2);
+    }
+
+    #[test]
     fn trigger_and_routine_bodies_are_one_statement() {
         let sql = "CREATE TRIGGER t AFTER INSERT ON a BEGIN UPDATE b SET n = n + 1; INSERT INTO c VALUES (CASE WHEN 1 THEN 2 END); END;\nCREATE TABLE d (x int);";
         assert_eq!(keywords(sql, SQLITE), ["CREATE", "CREATE"]);
@@ -743,6 +761,11 @@ mod tests {
         let sql = "CREATE TRIGGER t BEFORE INSERT ON a FOR EACH ROW SET NEW.x = IF(NEW.y, 1, 2);\nSELECT 1;";
         assert_eq!(keywords(sql, MYSQL), ["CREATE", "SELECT"]);
         let sql = "CREATE PROCEDURE IF NOT EXISTS p() SELECT 1;\nSELECT 2;";
+        assert_eq!(keywords(sql, MYSQL), ["CREATE", "SELECT"]);
+        let sql = "CREATE FUNCTION f(x INT) RETURNS VARCHAR(5) CHARSET utf8mb4 DETERMINISTIC IF x > 0 THEN RETURN 'a'; ELSE RETURN 'b'; END IF;\nSELECT 2;";
+        assert_eq!(keywords(sql, MYSQL), ["CREATE", "SELECT"]);
+        let sql =
+            "CREATE EVENT e ON SCHEDULE EVERY 1 DAY DO IF 1 THEN DELETE FROM a; END IF;\nSELECT 2;";
         assert_eq!(keywords(sql, MYSQL), ["CREATE", "SELECT"]);
         let sql =
             "CREATE FUNCTION f(x INT) RETURNS INT DETERMINISTIC RETURN IF(x > 0, 1, 2);\nSELECT 2;";

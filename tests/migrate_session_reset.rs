@@ -1,6 +1,6 @@
 //! What a migration changes in its session — settings (`statement_timeout`, `sql_mode`,
 //! `max_statement_time`, PRAGMAs), the role, the search path, the current database (`USE`),
-//! user variables — reaches neither the next migration nor usher's bookkeeping: a database
+//! user variables, temporary tables, attached databases — reaches neither the next migration nor usher's bookkeeping: a database
 //! migrated in one run ends exactly like one migrated one start at a time, and the history
 //! is recorded in the schema / database where it was found at connect.
 
@@ -42,8 +42,8 @@ fn case(t: &Target, db: &str) -> ([String; 2], &'static str, &'static str) {
         ),
         Target::Sqlite(..) => (
             [
-                "-- no-transaction\nPRAGMA foreign_keys = OFF;\nPRAGMA query_only = 1;\n".to_string(),
-                "CREATE TABLE p (id INTEGER PRIMARY KEY);\nCREATE TABLE c (p INTEGER REFERENCES p(id) ON DELETE CASCADE);\nINSERT INTO p VALUES (1);\nINSERT INTO c VALUES (1);\nDELETE FROM p;\n".to_string(),
+                "-- no-transaction\nATTACH ':memory:' AS scratch;\nCREATE TEMP TABLE leftover (x);\nPRAGMA foreign_keys = OFF;\nPRAGMA query_only = 1;\n".to_string(),
+                "ATTACH ':memory:' AS scratch;\nCREATE TEMP TABLE leftover (y);\nCREATE TABLE p (id INTEGER PRIMARY KEY);\nCREATE TABLE c (p INTEGER REFERENCES p(id) ON DELETE CASCADE);\nINSERT INTO p VALUES (1);\nINSERT INTO c VALUES (1);\nDELETE FROM p;\n".to_string(),
             ],
             "SELECT name FROM sqlite_master WHERE type = 'table' UNION ALL SELECT count(*) FROM c",
             "_sqlx_migrations\np\nc\n0",

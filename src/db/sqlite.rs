@@ -236,34 +236,24 @@ impl Database for Sqlite {
             }
             reset.push("PRAGMA case_sensitive_like = 0".to_string());
         }
-        if sql::mentions(script, "attach") {
-            let attached: Vec<String> = sqlx::query_scalar(
-                "SELECT name FROM pragma_database_list WHERE name NOT IN ('main', 'temp')",
-            )
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(error)?;
-            reset.extend(
-                attached
-                    .iter()
-                    .map(|a| format!("DETACH \"{}\"", a.replace('"', "\"\""))),
-            );
-        }
-        if sql::mentions(script, "temp") {
-            let objects: Vec<(String, String)> = sqlx::query_as(
-                "SELECT type, name FROM temp.sqlite_master \
-                 WHERE type IN ('table', 'view', 'trigger') AND name NOT LIKE 'sqlite_%' \
-                 ORDER BY type = 'table'",
-            )
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(error)?;
-            reset.extend(objects.iter().map(|(kind, name)| {
+        // One query for both, through the statement path usher already has (binary size).
+        let attach = sql::mentions(script, "attach");
+        let temp = sql::mentions(script, "temp");
+        if attach || temp {
+            let list = Stmt::new(
                 format!(
-                    "DROP {kind} IF EXISTS temp.\"{}\"",
-                    name.replace('"', "\"\"")
-                )
-            }));
+                    "SELECT 'DETACH', name FROM pragma_database_list \
+                     WHERE {attach} AND name NOT IN ('main', 'temp') \
+                     UNION ALL SELECT 'DROP ' || type || ' IF EXISTS temp.', name \
+                     FROM temp.sqlite_master WHERE {temp} \
+                     AND type IN ('table', 'view', 'trigger') AND name NOT LIKE 'sqlite_%'"
+                ),
+                vec![],
+            );
+            for row in driver::query(&mut self.conn, &list, error).await? {
+                let text = |i: usize| row.get(i).and_then(Value::as_text).unwrap_or_default();
+                reset.push(format!("{} \"{}\"", text(0), text(1).replace('"', "\"\"")));
+            }
         }
         if reset.is_empty() {
             return Ok(());

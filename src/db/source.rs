@@ -61,8 +61,8 @@ impl Migration {
     /// Both formats' checksums are over the exact bytes, so the applied file's line endings
     /// must be guessed and each guess hashed: every line LF, every line CRLF, and — for a
     /// file applied with mixed endings and normalised since — the mixes an editor or a merge
-    /// typically leaves (one line differing from the rest, or the file switching style once),
-    /// within a budget of hashing work. An arbitrary mix cannot be recognised (2^lines
+    /// typically leaves (one line differing from the rest, the file switching style once, a
+    /// block of lines in the other style), within a budget of hashing work. An arbitrary mix cannot be recognised (2^lines
     /// candidates); such a file counts as changed. Every accepted guess differs from the file
     /// only in line endings, so a real edit is never accepted.
     pub fn compare(&self, format: &dyn HistoryFormat, stored: Option<&[u8]>) -> ChecksumMatch {
@@ -110,8 +110,8 @@ impl Migration {
 const MIXED_BUDGET: usize = 32 << 20;
 
 /// Whether some mix of LF and CRLF line endings of `lf` (every line ending LF) hashes to the
-/// stored checksum: each single line flipped from all-LF or all-CRLF, then the file switching
-/// from one style to the other after line k, until `budget` bytes were tried.
+/// stored checksum: one line in the other style than the rest, then the file switching style
+/// once, then a block of lines in the other style, until `budget` bytes were tried.
 fn mixed_endings_match(lf: &str, bom: bool, budget: usize, matches: &dyn Fn(&str) -> bool) -> bool {
     let lines: Vec<&str> = lf.split_inclusive('\n').collect();
     let ended = lines.iter().filter(|l| l.ends_with('\n')).count();
@@ -135,18 +135,19 @@ fn mixed_endings_match(lf: &str, bom: bool, budget: usize, matches: &dyn Fn(&str
         v
     };
     let mut spent = 0;
-    let singles = (0..ended).flat_map(|i| [(0usize, i, true), (0, i, false)]);
-    let switches = (1..ended).flat_map(|k| [(1usize, k, true), (1, k, false)]);
-    for (kind, at, crlf_first) in singles.chain(switches) {
+    // (first line, number of lines) in the other style than the rest, likeliest first: one
+    // line; a run to the end or from the start (one switch of style); a run inside (a pasted
+    // block), shortest first.
+    let singles = (0..ended).map(|i| (i, 1));
+    let switches = (1..ended).flat_map(|k| [(k, ended - k), (0, k)]);
+    let blocks = (2..ended.saturating_sub(1))
+        .flat_map(move |len| (1..ended - len).map(move |start| (start, len)));
+    let runs = singles.chain(switches).chain(blocks);
+    for ((start, len), crlf_inside) in runs.flat_map(|r| [(r, true), (r, false)]) {
         if spent > budget {
             return false;
         }
-        let text = match kind {
-            // One line differs from the rest.
-            0 => variant(&|i| (i == at) == crlf_first),
-            // Lines before `at` in one style, the rest in the other.
-            _ => variant(&|i| (i < at) == crlf_first),
-        };
+        let text = variant(&|i| (start..start + len).contains(&i) == crlf_inside);
         spent += text.len();
         if matches(&text) {
             return true;
@@ -533,7 +534,13 @@ mod tests {
             let normalised = Migration::for_tests(1, "a", &join(&|_| false), format);
             let crlf_normalised = Migration::for_tests(1, "a", &join(&|_| true), format);
             // Applied with mixed endings: one odd line, or a switch of style half-way.
-            for applied in [join(&|i| i == 7), join(&|i| i != 39), join(&|i| i < 20)] {
+            for applied in [
+                join(&|i| i == 7),
+                join(&|i| i != 39),
+                join(&|i| i < 20),
+                join(&|i| (10..15).contains(&i)),
+                join(&|i| !(3..30).contains(&i)),
+            ] {
                 let stored = format.checksum(1, "a", &applied);
                 for now in [&normalised, &crlf_normalised] {
                     assert_eq!(

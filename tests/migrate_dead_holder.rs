@@ -1,8 +1,9 @@
 //! Rule: a replica killed with `kill -9` in the middle of a long statement does not keep the
 //! migration lock until the statement ends: usher asks PostgreSQL to check its client during a
 //! query (`client_connection_check_interval`, and TCP keepalives), so the server ends the dead
-//! session and the next replica gets the lock within seconds. While it waits, that replica
-//! names the holder — application_name, backend pid, state — and how to end it.
+//! session and the next replica gets the lock within seconds — also after an earlier migration
+//! of the same run, whose session reset (RESET ALL) must keep those settings. While it waits,
+//! that replica names the holder — application_name, backend pid, state — and how to end it.
 
 mod common;
 #[path = "common/servers.rs"]
@@ -30,10 +31,15 @@ fn a_killed_holder_releases_the_lock_within_seconds() {
     let m = dir.join("migrations");
     servers::write_migrations(
         &m,
-        &[(
-            "1_slow.sql",
-            "CREATE TABLE t (x INTEGER);\nSELECT pg_sleep(20) FROM slow_marker;\n",
-        )],
+        &[
+            // A migration before the slow one: the session reset after it (RESET ALL) must
+            // not undo the dead-client settings.
+            ("1_quick.sql", "CREATE TABLE q (x INTEGER);\n"),
+            (
+                "2_slow.sql",
+                "CREATE TABLE t (x INTEGER);\nSELECT pg_sleep(20) FROM slow_marker;\n",
+            ),
+        ],
     );
     let start = || {
         usher()
@@ -115,7 +121,7 @@ fn a_killed_holder_releases_the_lock_within_seconds() {
     );
     assert_eq!(
         pg.psql(&db, "SELECT count(*) FROM _sqlx_migrations WHERE success"),
-        "1"
+        "2"
     );
     eprintln!("lock taken over {took:?} after the kill");
 }

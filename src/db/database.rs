@@ -96,6 +96,10 @@ pub struct Dialect {
     /// itself applied, so usher records it as started before it runs.
     pub ddl_commits: bool,
     pub lexing: Lexing,
+    /// Statements that put the session back as it was at connect, whatever a migration SET,
+    /// sent with the end of each script (no round trip of their own); `None` where the
+    /// reset must look first (`Database::reset_session`).
+    pub session_reset: Option<&'static str>,
 }
 
 impl Dialect {
@@ -265,6 +269,39 @@ pub trait Database: Sized {
     /// statements that completed before it), so the caller can name its line.
     async fn run_script(&mut self, sql: &str) -> Result<(), DbError>;
 
+    /// How history statements must name each of `tables` once migrations have run on this
+    /// session: qualified with the schema (PostgreSQL) or database (MySQL) that an
+    /// unqualified name resolves to now, or where it would be created — so that a migration's
+    /// `SET search_path` or `USE` can never send the history elsewhere. Called before the
+    /// first migration of a run. The names are usher's own constants (no quoting needed).
+    async fn qualify(&mut self, tables: &[&str]) -> Result<Vec<String>, DbError> {
+        Ok(tables.iter().map(|t| t.to_string()).collect())
+    }
+
+    /// The statements that reset the session after each migration script, sent with its last
+    /// piece: `Dialect::session_reset`, plus whatever this connection set for itself after
+    /// connecting (PostgreSQL's dead-client settings, which `RESET ALL` would undo).
+    fn session_reset(&self) -> Option<&str> {
+        Self::DIALECT.session_reset
+    }
+
+    /// Remembers the session state a migration can change (MySQL's session variables,
+    /// SQLite's PRAGMAs), before the first migration of a run.
+    async fn save_session(&mut self) -> Result<(), DbError> {
+        Ok(())
+    }
+
+    /// Puts the session back as it was at `save_session` after each migration script (and
+    /// after `Dialect::session_reset`), before its history row is written: what one
+    /// migration SETs (a timeout, sql_mode, a role, the search path, the current database,
+    /// temporary tables) must reach neither usher's bookkeeping nor the next migration, so
+    /// that a database migrated in one run ends like one migrated one start at a time.
+    /// `script` is the migration's text. Must keep the migration lock (never `DISCARD ALL`,
+    /// `RESET CONNECTION`).
+    async fn reset_session(&mut self, _script: &str) -> Result<(), DbError> {
+        Ok(())
+    }
+
     // Transaction control goes through the simple protocol (`run_script`): one message, no
     // prepared statement.
 
@@ -362,6 +399,10 @@ pub trait Db {
     fn execute<'a>(&'a mut self, stmt: &'a Stmt) -> Fut<'a, Result<u64, DbError>>;
     fn query<'a>(&'a mut self, stmt: &'a Stmt) -> Fut<'a, Result<Vec<Vec<Value>>, DbError>>;
     fn run_script<'a>(&'a mut self, sql: &'a str) -> Fut<'a, Result<(), DbError>>;
+    fn qualify<'a>(&'a mut self, tables: &'a [&'a str]) -> Fut<'a, Result<Vec<String>, DbError>>;
+    fn session_reset(&self) -> Option<&str>;
+    fn save_session(&mut self) -> Fut<'_, Result<(), DbError>>;
+    fn reset_session<'a>(&'a mut self, script: &'a str) -> Fut<'a, Result<(), DbError>>;
     fn begin(&mut self) -> Fut<'_, Result<(), DbError>>;
     fn commit(&mut self) -> Fut<'_, Result<(), DbError>>;
     fn rollback(&mut self) -> Fut<'_, Result<(), DbError>>;
@@ -420,6 +461,18 @@ where
     }
     fn run_script<'a>(&'a mut self, sql: &'a str) -> Fut<'a, Result<(), DbError>> {
         Box::pin(Database::run_script(self, sql))
+    }
+    fn qualify<'a>(&'a mut self, tables: &'a [&'a str]) -> Fut<'a, Result<Vec<String>, DbError>> {
+        Box::pin(Database::qualify(self, tables))
+    }
+    fn session_reset(&self) -> Option<&str> {
+        Database::session_reset(self)
+    }
+    fn save_session(&mut self) -> Fut<'_, Result<(), DbError>> {
+        Box::pin(Database::save_session(self))
+    }
+    fn reset_session<'a>(&'a mut self, script: &'a str) -> Fut<'a, Result<(), DbError>> {
+        Box::pin(Database::reset_session(self, script))
     }
     fn begin(&mut self) -> Fut<'_, Result<(), DbError>> {
         Box::pin(Database::begin(self))

@@ -15,6 +15,7 @@
 
 mod database;
 mod driver;
+mod file_names;
 mod format;
 mod migrator;
 #[cfg(feature = "mysql")]

@@ -19,7 +19,7 @@ use super::database::{
     Canceller, ConnectError, Database, DbError, Dialect, Endpoint, Stmt, Value, unbracket,
 };
 use super::driver::{self, DecodeValues};
-use super::sql::Lexing;
+use super::sql::{self, Lexing};
 use crate::redact::redact;
 
 pub struct Postgres {
@@ -30,6 +30,9 @@ pub struct Postgres {
     /// `exclusive_session` proved that `pid` is this connection's own backend for as long as
     /// the connection lives (no transaction-mode pooler in between).
     pinned: bool,
+    /// `DIALECT.session_reset` followed by the dead-client settings once they were made, so
+    /// that the reset after each migration does not undo them.
+    session_reset: Option<String>,
 }
 
 /// Cancels with `pg_cancel_backend(pid)` from a second connection — only once the backend is
@@ -304,11 +307,15 @@ const DIALECT: Dialect = Dialect {
     timestamp_default_now: "TIMESTAMPTZ NOT NULL DEFAULT now()",
     text_cast_type: "TEXT",
     ddl_commits: false,
-    lexing: Lexing {
-        backslash_escapes: false,
-        dollar_quotes: true,
-        backticks: false,
-    },
+    lexing: Lexing::Postgres,
+    // Everything `DISCARD ALL` resets except the advisory locks (the migration lock) and the
+    // prepared statements (sqlx's cache of usher's history statements; see reset_session).
+    // RESET ALL returns every setting to its session default: the server's, the role's and
+    // database's, and the connection's start-up parameters.
+    session_reset: Some(
+        "CLOSE ALL; RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL; UNLISTEN *; \
+         DISCARD TEMP; DISCARD SEQUENCES",
+    ),
 };
 
 impl Database for Postgres {
@@ -362,6 +369,7 @@ impl Database for Postgres {
                 pid: values.first().and_then(Value::as_i64).unwrap_or_default() as i32,
                 database: values.get(1).and_then(Value::as_text).unwrap_or_default(),
                 pinned: false,
+                session_reset: None,
             }),
         }
     }
@@ -443,8 +451,12 @@ impl Database for Postgres {
                 }
                 self.pinned = true;
                 let settings = dead_client_settings(self.conn.server_version_num());
-                if let Err(e) = Database::run_script(self, &settings).await {
-                    tracing::debug!(step = "migrate", "cannot set {settings}: {e}");
+                match Database::run_script(self, &settings).await {
+                    Ok(()) => {
+                        let reset = DIALECT.session_reset.unwrap_or_default();
+                        self.session_reset = Some(format!("{reset}; {settings}"));
+                    }
+                    Err(e) => tracing::debug!(step = "migrate", "cannot set {settings}: {e}"),
                 }
                 return Ok(None);
             }
@@ -565,6 +577,45 @@ impl Database for Postgres {
 
     async fn run_script(&mut self, sql: &str) -> Result<(), DbError> {
         driver::run_script(&mut self.conn, sql, error).await
+    }
+
+    /// The schema where the name resolves (the first visible table of that name), or else
+    /// `current_schema()` (where CREATE TABLE would put it).
+    async fn qualify(&mut self, tables: &[&str]) -> Result<Vec<String>, DbError> {
+        let values = tables
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!("({i}, '{t}')"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT coalesce((SELECT quote_ident(n.nspname) || '.' FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relname = v.t AND c.relkind IN ('r', 'p') \
+                   AND pg_catalog.pg_table_is_visible(c.oid)), \
+               quote_ident(current_schema()) || '.', '') || v.t \
+             FROM (VALUES {values}) AS v(i, t) ORDER BY v.i"
+        );
+        let rows = Database::query(self, &Stmt::new(sql, vec![])).await?;
+        Ok(rows
+            .iter()
+            .zip(tables)
+            .map(|(r, t)| r.first().and_then(Value::as_text).unwrap_or(t.to_string()))
+            .collect())
+    }
+
+    fn session_reset(&self) -> Option<&str> {
+        self.session_reset.as_deref().or(DIALECT.session_reset)
+    }
+
+    /// The rest is `DIALECT.session_reset`; here, the statements a script PREPAREd, if it
+    /// mentions PREPARE (with sqlx's cached ones, which sqlx then prepares again).
+    async fn reset_session(&mut self, script: &str) -> Result<(), DbError> {
+        if !sql::mentions(script, "prepare") {
+            return Ok(());
+        }
+        self.conn.clear_cached_statements().await.map_err(error)?;
+        driver::run_script(&mut self.conn, "DEALLOCATE ALL", error).await
     }
 
     async fn close(self) {

@@ -313,9 +313,10 @@ impl Raw {
     fn text(&self, flag: &str) -> Result<Option<String>> {
         match self.all(flag).last() {
             None => Ok(None),
-            Some(v) => v.to_str().map(|s| Some(s.to_string())).ok_or_else(|| {
-                Error::usage(format!("--{flag} / {}: not valid UTF-8", env_of(flag)))
-            }),
+            Some(v) => v
+                .to_str()
+                .map(|s| Some(s.to_string()))
+                .ok_or_else(|| self.bad(flag, None, "give it as valid UTF-8")),
         }
     }
 
@@ -323,18 +324,37 @@ impl Raw {
         self.all(flag)
             .iter()
             .map(|v| {
-                v.to_str().map(str::to_string).ok_or_else(|| {
-                    Error::usage(format!("--{flag} / {}: not valid UTF-8", env_of(flag)))
-                })
+                v.to_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| self.bad(flag, None, "give it as valid UTF-8"))
             })
             .collect()
+    }
+
+    /// A bad option value, naming where it came from and the fix: a bad flag is a usage
+    /// error (exit 64), a bad `USHER_*` variable a configuration error (exit 78) — the
+    /// README's exit-code table. `value` is `None` when it must not be shown (not UTF-8).
+    fn bad(&self, flag: &str, value: Option<&str>, fix: &str) -> Error {
+        let value = match value {
+            Some(v) => format!("invalid value {v:?}"),
+            None => "invalid value".to_string(),
+        };
+        if self.flagged.contains(&flag) {
+            Error::usage(format!("--{flag}: {value}; {fix}"))
+        } else {
+            Error::config(format!("{}: {value}; {fix}", env_of(flag)))
+        }
     }
 
     fn switch(&self, flag: &str) -> Result<bool> {
         match self.text(flag)? {
             None => Ok(false),
             Some(v) => parse_bool(&v).ok_or_else(|| {
-                bad_value(flag, &v, "use 1, true, yes or on (or 0, false, no, off)")
+                self.bad(
+                    flag,
+                    Some(&v),
+                    "use 1, true, yes or on (or 0, false, no, off)",
+                )
             }),
         }
     }
@@ -343,7 +363,11 @@ impl Raw {
         match self.text(flag)? {
             None => Ok(default),
             Some(v) => parse_duration(&v).ok_or_else(|| {
-                bad_value(flag, &v, "use a number of seconds or 500ms, 30s, 10m, 1h")
+                self.bad(
+                    flag,
+                    Some(&v),
+                    "use a number of seconds or 500ms, 30s, 10m, 1h",
+                )
             }),
         }
     }
@@ -353,7 +377,7 @@ impl Raw {
             None | Some("auto") => Ok(Mode::Auto),
             Some("always") => Ok(Mode::Always),
             Some("never") => Ok(Mode::Never),
-            Some(v) => Err(bad_value(flag, v, "use auto, always or never")),
+            Some(v) => Err(self.bad(flag, Some(v), "use auto, always or never")),
         }
     }
 }
@@ -366,14 +390,6 @@ fn env_of(flag: &str) -> &'static str {
         .unwrap_or("")
 }
 
-/// A bad option value is a usage error naming the flag, its variable, the value and the fix.
-fn bad_value(flag: &str, value: &str, fix: &str) -> Error {
-    Error::usage(format!(
-        "--{flag} / {}: invalid value {value:?}; {fix}",
-        env_of(flag)
-    ))
-}
-
 impl Config {
     /// Reads the command line (without the program name) and the environment.
     pub fn from_args(args: Vec<OsString>, env: Environment) -> Result<Config> {
@@ -384,21 +400,13 @@ impl Config {
             format: match raw.text("log-format")?.as_deref() {
                 None | Some("text") => LogFormat::Text,
                 Some("json") => LogFormat::Json,
-                Some(v) => return Err(bad_value("log-format", v, "use text or json")),
+                Some(v) => return Err(raw.bad("log-format", Some(v), "use text or json")),
             },
-            level: match raw
-                .text("log-level")?
-                .map(|s| s.to_ascii_lowercase())
-                .as_deref()
-            {
-                None | Some("info") => tracing::Level::INFO,
-                Some("error") => tracing::Level::ERROR,
-                Some("warn") | Some("warning") => tracing::Level::WARN,
-                Some("debug") => tracing::Level::DEBUG,
-                Some("trace") => tracing::Level::TRACE,
-                Some(v) => {
-                    return Err(bad_value("log-level", v, "use error, warn, info or debug"));
-                }
+            level: match raw.text("log-level")? {
+                None => tracing::Level::INFO,
+                Some(v) => parse_level(&v).ok_or_else(|| {
+                    raw.bad("log-level", Some(&v), "use error, warn, info or debug")
+                })?,
             },
         };
 
@@ -413,9 +421,9 @@ impl Config {
         for list in raw.texts("file-env")? {
             for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                 if !valid_env_name(name) {
-                    return Err(bad_value(
+                    return Err(raw.bad(
                         "file-env",
-                        name,
+                        Some(name),
                         "give variable names such as API_KEY, separated by commas",
                     ));
                 }
@@ -432,8 +440,9 @@ impl Config {
             attempt_timeout: raw.duration("wait-attempt-timeout", Duration::from_secs(2))?,
         };
         for target in &wait.targets {
+            // The URL is shown redacted: a --wait URL may hold a password.
             crate::readiness::Target::parse(target)
-                .map_err(|fix| bad_value("wait", target, &fix))?;
+                .map_err(|fix| raw.bad("wait", Some(&crate::redact::redact(target)), &fix))?;
         }
 
         let migrate = MigrateSettings {
@@ -448,7 +457,7 @@ impl Config {
             on_unknown: match raw.text("on-unknown")?.as_deref() {
                 None | Some("warn") => OnUnknown::Warn,
                 Some("error") => OnUnknown::Error,
-                Some(v) => return Err(bad_value("on-unknown", v, "use warn or error")),
+                Some(v) => return Err(raw.bad("on-unknown", Some(v), "use warn or error")),
             },
             allow_out_of_order: raw.switch("allow-out-of-order")?,
         };
@@ -461,9 +470,9 @@ impl Config {
                 .iter()
                 .map(|r| {
                     parse_rewrite(r).ok_or_else(|| {
-                        bad_value(
+                        raw.bad(
                             "rewrite-signal",
-                            r,
+                            Some(r),
                             "use FROM:TO with signal names or numbers, e.g. TERM:QUIT or USR1:0",
                         )
                     })
@@ -472,7 +481,7 @@ impl Config {
             stop_timeout: match raw.text("stop-timeout")?.as_deref() {
                 None | Some("off") | Some("0") => None,
                 Some(v) => Some(parse_duration(v).ok_or_else(|| {
-                    bad_value("stop-timeout", v, "use a duration such as 8s, or off")
+                    raw.bad("stop-timeout", Some(v), "use a duration such as 8s, or off")
                 })?),
             },
         };
@@ -742,6 +751,17 @@ fn valid_env_name(name: &str) -> bool {
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
+fn parse_level(v: &str) -> Option<tracing::Level> {
+    Some(match v.to_ascii_lowercase().as_str() {
+        "info" => tracing::Level::INFO,
+        "error" => tracing::Level::ERROR,
+        "warn" | "warning" => tracing::Level::WARN,
+        "debug" => tracing::Level::DEBUG,
+        "trace" => tracing::Level::TRACE,
+        _ => return None,
+    })
+}
+
 fn parse_bool(v: &str) -> Option<bool> {
     match v.to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Some(true),
@@ -873,6 +893,64 @@ pub fn is_health(args: &[OsString]) -> bool {
     false
 }
 
+/// The log settings asked for, found without validating anything else: when reading the
+/// configuration fails, its error is still printed in the format asked for (one JSON object
+/// with `--log-format json` or `USHER_LOG_FORMAT=json`, even when another option is wrong).
+/// A flag wins over its variable, as in `Config::from_args`; what cannot be read is text/info.
+pub fn early_log(args: &[OsString], env: &Environment) -> LogSettings {
+    let mut format = env.non_empty("USHER_LOG_FORMAT").map(OsString::from);
+    let mut level = env.non_empty("USHER_LOG_LEVEL").map(OsString::from);
+    let mut in_subcommand = false;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let Some(text) = arg.to_str() else {
+            break;
+        };
+        if text == "--" {
+            break;
+        }
+        if let Some(flag) = text.strip_prefix("--") {
+            let (name, inline) = match flag.split_once('=') {
+                Some((n, v)) => (n, Some(OsString::from(v))),
+                None => (flag, None),
+            };
+            let takes_value = OPTIONS.iter().any(|o| o.flag == name && o.takes != Switch);
+            let value = match inline {
+                Some(v) => Some(v),
+                None if takes_value => args.next().cloned(),
+                None => None,
+            };
+            match name {
+                "log-format" => format = value,
+                "log-level" => level = value,
+                _ => {}
+            }
+            continue;
+        }
+        if text.starts_with('-') && text.len() > 1 {
+            continue;
+        }
+        // A subcommand takes global options after it too; any other word starts the app's
+        // command, whose arguments are not usher's.
+        if SUBCOMMANDS.contains(&text) {
+            in_subcommand = true;
+        } else if !in_subcommand {
+            break;
+        }
+    }
+    LogSettings {
+        format: match format.as_deref().and_then(|f| f.to_str()) {
+            Some("json") => LogFormat::Json,
+            _ => LogFormat::Text,
+        },
+        level: level
+            .as_deref()
+            .and_then(|l| l.to_str())
+            .and_then(parse_level)
+            .unwrap_or(tracing::Level::INFO),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -967,10 +1045,17 @@ mod tests {
     #[test]
     fn bad_values_name_flag_variable_and_fix() {
         let e = parse(&["true"], &[("USHER_LOG_FORMAT", "xml")]).unwrap_err();
-        assert_eq!(e.kind, crate::exit::Kind::Usage);
-        assert!(e.message.contains("--log-format / USHER_LOG_FORMAT"), "{e}");
+        assert_eq!(e.kind, crate::exit::Kind::Config);
+        assert!(e.message.contains("USHER_LOG_FORMAT"), "{e}");
         assert!(e.message.contains("text or json"), "{e}");
+        let e = parse(&["--log-format", "xml", "true"], &[]).unwrap_err();
+        assert_eq!(e.kind, crate::exit::Kind::Usage);
+        assert!(e.message.contains("--log-format"), "{e}");
         let e = parse(&["--no-new-privs=maybe", "true"], &[]).unwrap_err();
+        assert_eq!(e.kind, crate::exit::Kind::Usage);
+        assert!(e.message.contains("--no-new-privs"), "{e}");
+        let e = parse(&["true"], &[("USHER_NO_NEW_PRIVS", "maybe")]).unwrap_err();
+        assert_eq!(e.kind, crate::exit::Kind::Config);
         assert!(e.message.contains("USHER_NO_NEW_PRIVS"), "{e}");
         let e = parse(&["--wait-timeout", "soon", "true"], &[]).unwrap_err();
         assert!(e.message.contains("10m"), "{e}");
@@ -1052,6 +1137,49 @@ mod tests {
         assert!(!is(&["--", "health"]));
         assert!(!is(&["node", "health"]));
         assert!(!is(&[]));
+    }
+
+    #[test]
+    fn the_log_format_is_found_before_anything_is_validated() {
+        let early = |args: &[&str], env: &[(&str, &str)]| {
+            early_log(
+                &args.iter().map(OsString::from).collect::<Vec<_>>(),
+                &Environment::from_pairs(env.iter().copied()),
+            )
+        };
+        assert_eq!(
+            early(&["--bogus", "--log-format", "json"], &[]).format,
+            LogFormat::Json
+        );
+        assert_eq!(
+            early(&["--log-format=json", "x"], &[]).format,
+            LogFormat::Json
+        );
+        assert_eq!(
+            early(&["x"], &[("USHER_LOG_FORMAT", "json")]).format,
+            LogFormat::Json
+        );
+        assert_eq!(
+            early(&["--log-format=text"], &[("USHER_LOG_FORMAT", "json")]).format,
+            LogFormat::Text
+        );
+        assert_eq!(
+            early(&["migrate", "--log-format", "json"], &[]).format,
+            LogFormat::Json
+        );
+        // The app's own arguments are not usher's.
+        assert_eq!(
+            early(&["app", "--log-format", "json"], &[]).format,
+            LogFormat::Text
+        );
+        assert_eq!(
+            early(&["--", "--log-format=json"], &[]).format,
+            LogFormat::Text
+        );
+        assert_eq!(
+            early(&["--log-level", "debug"], &[]).level,
+            tracing::Level::DEBUG
+        );
     }
 
     #[test]

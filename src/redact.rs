@@ -1,22 +1,280 @@
-//! Redaction: the one function every database URL, and every driver message that may hold
-//! one, goes through before it is printed.
+//! Redaction: the one function every message goes through before it is printed — log lines,
+//! probe output, errors printed before logging starts.
 //!
-//! Hides the userinfo password (`user:****@`) and the values of `password=`/`sslpassword=`
-//! query parameters (any case, URL-encoded or not). Input that does not parse as a URL is still
-//! scanned for `scheme://user:secret@` and `password=` patterns, so a password never leaks
-//! through an error message that quotes a malformed URL.
+//! Two layers. First, the *known* secrets: every URL usher is given (arguments, environment,
+//! `NAME_FILE` values) is parsed by its structure, the way the `url` crate (sqlx's URL parser)
+//! and usher's own readiness parser read it, and its password — the userinfo password and the
+//! values of `password=`-like query parameters — is registered with every form a message could
+//! show it in (as written, percent-decoded, percent-encoded as the `url` crate and sqlx
+//! re-encode it, Debug-escaped). Every occurrence of any of them, anywhere in a message, is
+//! masked: a password with a space, a quote or an `@` cannot end a "word" early and slip out.
+//! Second, a scan for secrets that were never registered (a driver quoting some other URL):
+//! `scheme://user:secret@` and `password=secret` patterns.
+//!
+//! This module is pure std, so the fuzz targets in `fuzz/` include it as it is.
+
+use std::sync::Mutex;
 
 const MASK: &str = "****";
 
 /// Query-parameter names whose values are secrets (compared case-insensitively).
 const SECRET_PARAMS: &[&str] = &["password", "sslpassword", "pass", "pwd"];
 
-/// `text` with every URL password and secret parameter value replaced by `****`.
-///
-/// Works on a bare URL and on free text containing URLs (driver error messages).
+/// Secrets registered by `register_url`, in every printable form, longest first. A process-wide
+/// registry rather than a value passed around: the log subscriber, which is process-wide too,
+/// must mask them in every line, including lines from libraries that never saw the URL.
+static KNOWN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Registers the passwords `value` holds when it is a URL, so that every later message masks
+/// them. Values that are not URLs, or URLs without a password, register nothing.
+pub fn register_url(value: &str) {
+    let found = secret_forms(value);
+    if found.is_empty() {
+        return;
+    }
+    let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+    for form in found {
+        if !known.contains(&form) {
+            known.push(form);
+        }
+    }
+    known.sort_by_key(|s| std::cmp::Reverse(s.len()));
+}
+
+/// `text` with every known secret, the password of `text` itself when it is a URL, and every
+/// URL-password or `password=` pattern replaced by `****`.
 pub fn redact(text: &str) -> String {
-    let userinfo_done = redact_userinfo(text);
-    redact_params(&userinfo_done)
+    let known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+    // `text` itself may be a URL; one already redacted (`user:****@`) is not masked again.
+    let mut secrets: Vec<String> = secret_forms(text)
+        .into_iter()
+        .filter(|s| s != MASK)
+        .collect();
+    secrets.extend(known.iter().cloned());
+    drop(known);
+    redact_with(text, &secrets)
+}
+
+/// `redact` with an explicit list of secrets instead of the registry (pure; for tests and
+/// fuzzing).
+pub fn redact_with(text: &str, secrets: &[String]) -> String {
+    let masked = mask(text, secrets);
+    let scanned = redact_params(&redact_userinfo(&masked));
+    // The scan only replaces text by `****`, which could complete a secret holding `*`.
+    mask(&scanned, secrets)
+}
+
+/// Every form in which a message could show the passwords of the URL `value`: empty when
+/// `value` is not a URL or holds no password.
+pub fn secret_forms(value: &str) -> Vec<String> {
+    let mut forms = Vec::new();
+    for raw in passwords(value) {
+        let mut add = |s: String| {
+            if !s.is_empty() && !forms.contains(&s) {
+                forms.push(s);
+            }
+        };
+        // The WHATWG parser (the `url` crate) drops tabs and newlines anywhere in the input.
+        let parsed: String = raw
+            .chars()
+            .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+            .collect();
+        let decoded = percent_decode(&parsed, false);
+        let form_decoded = percent_decode(&parsed, true);
+        for s in [&raw, &parsed, &decoded, &form_decoded] {
+            add(s.clone());
+            add(s.escape_debug().to_string());
+            add(s.escape_default().to_string());
+        }
+        add(userinfo_encode(&parsed));
+        add(encode_non_alphanumeric(&decoded));
+        add(encode_non_alphanumeric(&decoded).to_ascii_lowercase());
+        add(encode_non_alphanumeric(&form_decoded));
+    }
+    forms
+}
+
+/// The password substrings of `value` as written, when it is a URL: the userinfo password
+/// and the values of secret query parameters.
+///
+/// The authority is found as the WHATWG URL standard (the `url` crate) finds it: after
+/// `scheme:` and `//` (any mix of `/` and `\`, or none, for the special schemes http, https,
+/// ws, wss, ftp), up to the first `/`, `?` or `#` (or `\` for special schemes); the userinfo
+/// ends at the *last* `@` in it, and the password starts after its first `:`. usher's own
+/// `--wait`/`health` parser reads `http://` URLs the same way.
+pub fn passwords(value: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    // Positions in `value` of its characters, without the tabs and newlines the parser drops,
+    // so the password is returned as written, tabs included.
+    let chars: Vec<(usize, char)> = value
+        .char_indices()
+        .filter(|(_, c)| !matches!(c, '\t' | '\n' | '\r'))
+        .collect();
+    let text_of = |from: usize, to: usize| -> String {
+        // Characters from..to of `chars`, as the slice of `value` they span.
+        if from >= to {
+            return String::new();
+        }
+        let start = chars[from].0;
+        let end = chars[to - 1].0 + chars[to - 1].1.len_utf8();
+        value[start..end].to_string()
+    };
+    // Leading C0 controls and spaces are ignored by the parser.
+    let mut i = 0;
+    while i < chars.len() && chars[i].1 <= ' ' {
+        i += 1;
+    }
+    let scheme_start = i;
+    if i >= chars.len() || !chars[i].1.is_ascii_alphabetic() {
+        return found;
+    }
+    while i < chars.len() && (chars[i].1.is_ascii_alphanumeric() || "+-.".contains(chars[i].1)) {
+        i += 1;
+    }
+    if i >= chars.len() || chars[i].1 != ':' {
+        return found;
+    }
+    let scheme: String = chars[scheme_start..i]
+        .iter()
+        .map(|(_, c)| c.to_ascii_lowercase())
+        .collect();
+    i += 1;
+    let special = matches!(scheme.as_str(), "http" | "https" | "ws" | "wss" | "ftp");
+    let has_authority = if special {
+        while i < chars.len() && matches!(chars[i].1, '/' | '\\') {
+            i += 1;
+        }
+        true
+    } else if i + 1 < chars.len() && chars[i].1 == '/' && chars[i + 1].1 == '/' {
+        i += 2;
+        true
+    } else {
+        false
+    };
+    let mut query_start = None;
+    if has_authority {
+        let start = i;
+        let mut end = i;
+        while end < chars.len() {
+            match chars[end].1 {
+                '/' | '?' | '#' => break,
+                '\\' if special => break,
+                _ => end += 1,
+            }
+        }
+        if let Some(at) = (start..end).rev().find(|&k| chars[k].1 == '@')
+            && let Some(colon) = (start..at).find(|&k| chars[k].1 == ':')
+        {
+            found.push(text_of(colon + 1, at));
+        }
+        i = end;
+    }
+    // The query: after the first '?', up to '#'; pairs split at '&' (and ';', which some
+    // drivers accept), `key=value`.
+    while i < chars.len() {
+        match chars[i].1 {
+            '?' if query_start.is_none() => query_start = Some(i + 1),
+            '#' => break,
+            _ => {}
+        }
+        i += 1;
+    }
+    if let Some(q) = query_start {
+        let mut pair_start = q;
+        for k in q..=i {
+            if k == i || matches!(chars[k].1, '&' | ';') {
+                if let Some(eq) = (pair_start..k).find(|&e| chars[e].1 == '=') {
+                    let key = percent_decode(&text_of(pair_start, eq), true);
+                    if SECRET_PARAMS.iter().any(|p| key.eq_ignore_ascii_case(p)) {
+                        found.push(text_of(eq + 1, k));
+                    }
+                }
+                pair_start = k + 1;
+            }
+        }
+    }
+    found.retain(|p| !p.is_empty());
+    found
+}
+
+/// Replaces every occurrence of every secret, until none is left.
+///
+/// The mask never holds the secret it replaces (`****` for a secret with a character other
+/// than `*`, `[hidden]` for one made of stars only), so each round removes characters of the
+/// secret and the loop ends; a message still holding a secret after a few rounds (secrets
+/// that complete one another) is hidden whole.
+fn mask(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for _ in 0..8 {
+        let mut changed = false;
+        for secret in secrets.iter().filter(|s| !s.is_empty()) {
+            if out.contains(secret.as_str()) {
+                let mask = if secret.chars().all(|c| c == '*') {
+                    "[hidden]"
+                } else {
+                    MASK
+                };
+                out = out.replace(secret.as_str(), mask);
+                changed = true;
+            }
+        }
+        if !changed {
+            return out;
+        }
+    }
+    "[a message holding a secret was hidden]".to_string()
+}
+
+/// `%41` → `A` (and `+` → space in form encoding); invalid escapes are kept as written,
+/// invalid UTF-8 becomes U+FFFD.
+fn percent_decode(text: &str, form: bool) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' if form => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The `url` crate's serialization of a password: the USERINFO percent-encode set
+/// (controls, space, `"#<>?`{}/:;=@[\]^|`, non-ASCII), `%` left as it is.
+fn userinfo_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for &b in text.as_bytes() {
+        if b < 0x20 || b >= 0x7f || b" \"#<>?`{}/:;=@[\\]^|".contains(&b) {
+            out.push_str(&format!("%{b:02X}"));
+        } else {
+            out.push(b as char);
+        }
+    }
+    out
+}
+
+/// Every byte but ASCII letters and digits as `%XX`: how sqlx re-encodes a password.
+fn encode_non_alphanumeric(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for &b in text.as_bytes() {
+        if b.is_ascii_alphanumeric() {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// `scheme://user:secret@host` → `scheme://user:****@host`, for every URL in `text`.
@@ -99,7 +357,7 @@ fn redact_params(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{passwords, redact, redact_with, secret_forms};
 
     #[test]
     fn userinfo_password() {
@@ -175,5 +433,45 @@ mod tests {
             redact("from mysql://a:1@h1/x to postgres://b:2@h2/y"),
             "from mysql://a:****@h1/x to postgres://b:****@h2/y"
         );
+    }
+
+    #[test]
+    fn passwords_are_found_by_structure() {
+        assert_eq!(
+            passwords("postgres://u:Hunter2'Pa55 word@127.0.0.1:1/db"),
+            ["Hunter2'Pa55 word"]
+        );
+        assert_eq!(passwords("http:u:p w@h/x"), ["p w"]);
+        assert_eq!(passwords("HTTP:\\\\u:p@h\\x@y"), ["p"]);
+        assert_eq!(passwords("pg://u:a\tb@h"), ["a\tb"]);
+        assert_eq!(
+            passwords("  pg://u:x@h?a=1&Password=s%20t#f"),
+            ["x", "s%20t"]
+        );
+        assert!(passwords("pg:/u:p@h").is_empty());
+        assert!(passwords("host=db password=x").is_empty());
+        assert!(passwords("1pg://u:p@h").is_empty());
+    }
+
+    #[test]
+    fn every_form_of_a_known_password_is_masked() {
+        let url = "postgres://u:Hunter2'Pa55 w%40rd@127.0.0.1:1/db";
+        let forms = secret_forms(url);
+        for shown in [
+            "Hunter2'Pa55 w%40rd",
+            "Hunter2'Pa55 w@rd",
+            "Hunter2%27Pa55%20w%40rd",
+            "Hunter2\\'Pa55 w@rd",
+        ] {
+            let out = redact_with(&format!("x {shown} y"), &forms);
+            assert_eq!(out, "x **** y", "{shown}");
+        }
+    }
+
+    #[test]
+    fn a_password_made_of_stars_is_masked_too() {
+        let forms = secret_forms("pg://u:**@h");
+        let out = redact_with("pg://u:**@h and ** and ****", &forms);
+        assert!(!out.contains("**"), "{out}");
     }
 }

@@ -143,13 +143,13 @@ pub fn health(
     no_pending: bool,
     timeout: Duration,
 ) -> std::result::Result<(), String> {
-    let url = match config.env.text("DATABASE_URL") {
-        Ok(Some(u)) => u,
-        Ok(None) => match config.env.text("MIGRATION_DATABASE_URL") {
-            Ok(Some(u)) => u,
-            _ => return Err("DATABASE_URL is not set".to_string()),
-        },
-        Err(e) => return Err(e.message),
+    let (var, url) = match ["DATABASE_URL", "MIGRATION_DATABASE_URL"]
+        .into_iter()
+        .find_map(|var| config.env.text(var).transpose().map(|url| (var, url)))
+    {
+        Some((var, Ok(url))) => (var, url),
+        Some((_, Err(e))) => return Err(e.message),
+        None => return Err("DATABASE_URL is not set".to_string()),
     };
     let dir = &config.migrate.dir;
     let files = if no_pending && dir.is_dir() {
@@ -159,15 +159,16 @@ pub fn health(
     };
     let runtime = runtime().map_err(|e| e.message)?;
     let name = application_name("usher-health");
-    let scheme = scheme(url);
-    let probe = async {
-        match backend(&scheme) {
-            Some(b) => {
-                migrator::health(b, url, &config.migrate, &files, no_pending, timeout, &name).await
-            }
-            None => Err(unsupported(&scheme).message),
-        }
-    };
+    let backend = backend_for(var, url).map_err(|e| e.message)?;
+    let probe = migrator::health(
+        backend,
+        url,
+        &config.migrate,
+        &files,
+        no_pending,
+        timeout,
+        &name,
+    );
     runtime
         .block_on(async {
             tokio::time::timeout(timeout, probe)
@@ -179,16 +180,16 @@ pub fn health(
 
 fn run(
     config: &Config,
-    url: &str,
+    url: (&str, &str),
     files: Vec<SqlFile>,
     deadline: Instant,
     startup: &Startup,
     action: Action,
 ) -> Result<i32> {
-    let scheme = scheme(url);
-    let runtime = runtime()?;
+    let (var, url) = url;
+    let backend = backend_for(var, url)?;
     // The runtime is dropped before returning: nothing of it survives into the app.
-    let backend = backend(&scheme).ok_or_else(|| unsupported(&scheme))?;
+    let runtime = runtime()?;
     runtime.block_on(async {
         let stop = stop::Stop::new(startup)?;
         let cx = Context {
@@ -213,24 +214,55 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| Error::os("creating the async runtime (epoll)", e))
 }
 
-fn scheme(url: &str) -> String {
-    url.split(':').next().unwrap_or("").to_ascii_lowercase()
-}
-
-fn unsupported(scheme: &str) -> Error {
-    Error::config(format!(
-        "the database URL scheme {scheme:?} is not supported by this build; use {}",
+/// The database behind the URL in variable `var`.
+///
+/// The value is never shown in an error: one that is not a URL may be anything — a libpq
+/// `host=… password=…` string, or a password file's contents when `DATABASE_URL_FILE` names
+/// the wrong file. Only a scheme is named, and only when the value plainly is a URL
+/// (`scheme://…`) or the scheme is a database's.
+fn backend_for(var: &str, url: &str) -> Result<Backend> {
+    let expected = format!(
+        "expected a URL such as postgres://app@db:5432/app (a password goes after the user: \
+         app:PASSWORD@db), with one of the schemes {}",
         SCHEMES.join(", ")
-    ))
+    );
+    let scheme = url
+        .split_once(':')
+        .map(|(scheme, _)| scheme)
+        .filter(|s| {
+            s.starts_with(|c: char| c.is_ascii_alphabetic())
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        })
+        .ok_or_else(|| {
+            Error::config(format!(
+                "{var} is not a URL; {expected} (its value is not shown: it may hold a password)"
+            ))
+        })?
+        .to_ascii_lowercase();
+    if let Some(backend) = backend(&scheme) {
+        return Ok(backend);
+    }
+    let known = ["postgres", "postgresql", "mysql", "mariadb", "sqlite"];
+    let shown = if url.contains("://") || known.contains(&scheme.as_str()) {
+        format!(" {scheme:?}")
+    } else {
+        String::new()
+    };
+    Err(Error::config(format!(
+        "{var}: the URL scheme{shown} is not supported by this build; {expected}"
+    )))
 }
 
-/// `MIGRATION_DATABASE_URL` (DDL rights) if set, else `DATABASE_URL`; both were resolved from
-/// their `_FILE` secrets by the secrets stage.
-fn database_url(config: &Config) -> Result<Option<&str>> {
-    match config.env.text("MIGRATION_DATABASE_URL")? {
-        Some(url) => Ok(Some(url)),
-        None => config.env.text("DATABASE_URL"),
+/// `MIGRATION_DATABASE_URL` (DDL rights) if set, else `DATABASE_URL`, with the variable's
+/// name; both were resolved from their `_FILE` secrets by the secrets stage.
+fn database_url(config: &Config) -> Result<Option<(&'static str, &str)>> {
+    for var in ["MIGRATION_DATABASE_URL", "DATABASE_URL"] {
+        if let Some(url) = config.env.text(var)? {
+            return Ok(Some((var, url)));
+        }
     }
+    Ok(None)
 }
 
 /// The migration directory's `.sql` files; a missing directory is an error here (`auto` mode

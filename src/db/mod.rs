@@ -220,7 +220,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// `host=… password=…` string, or a password file's contents when `DATABASE_URL_FILE` names
 /// the wrong file. Only a scheme is named, and only when the value plainly is a URL
 /// (`scheme://…`) or the scheme is a database's.
-fn backend_for(var: &str, url: &str) -> Result<Backend> {
+pub(crate) fn backend_for(var: &str, url: &str) -> Result<Backend> {
     let expected = format!(
         "expected a URL such as postgres://app@db:5432/app (a password goes after the user: \
          app:PASSWORD@db), with one of the schemes {}",

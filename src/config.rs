@@ -98,6 +98,10 @@ pub struct PrivilegeSettings {
     pub chown: Vec<PathBuf>,
     /// Set PR_SET_NO_NEW_PRIVS before the hand-over.
     pub no_new_privs: bool,
+    /// Whether `user` and `chown` came from `USHER_USER`/`USHER_CHOWN` rather than flags: a
+    /// bad value found later is then a configuration error (78), not a usage error (64).
+    pub user_from_env: bool,
+    pub chown_from_env: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,6 +137,8 @@ pub struct MigrateSettings {
     /// History format to force (`refinery`, `sqlx`, …); `None` detects it. The database
     /// module owns the list of formats and rejects an unknown name.
     pub format: Option<String>,
+    /// Whether `format` came from `USHER_FORMAT` (an unknown name is then exit 78, not 64).
+    pub format_from_env: bool,
     pub lock_timeout: Duration,
     pub on_unknown: OnUnknown,
     pub allow_out_of_order: bool,
@@ -415,6 +421,8 @@ impl Config {
             user,
             chown: raw.all("chown").iter().map(PathBuf::from).collect(),
             no_new_privs: raw.switch("no-new-privs")?,
+            user_from_env: !raw.flagged.contains(&"user"),
+            chown_from_env: !raw.flagged.contains(&"chown"),
         };
 
         let mut file_env: Vec<String> = ALWAYS_FILE_ENV.iter().map(|s| s.to_string()).collect();
@@ -453,6 +461,7 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from("migrations")),
             mode: raw.mode("migrate")?,
             format: raw.text("format")?.filter(|f| f != "auto" && f != "detect"),
+            format_from_env: !raw.flagged.contains(&"format"),
             lock_timeout: raw.duration("lock-timeout", Duration::from_secs(600))?,
             on_unknown: match raw.text("on-unknown")?.as_deref() {
                 None | Some("warn") => OnUnknown::Warn,

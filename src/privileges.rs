@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use crate::config::PrivilegeSettings;
 use crate::environment::Environment;
-use crate::exit::{Error, Result};
+use crate::exit::{Error, Kind, Result};
 use crate::users::{self, Caller, Target};
 
 /// At most this many per-file chown warnings are printed; the rest are counted.
@@ -35,9 +35,15 @@ pub fn refuse_setuid_install() -> Result<()> {
 pub fn target(settings: &PrivilegeSettings) -> Result<Option<Target>> {
     let Some(spec) = &settings.user else {
         if !settings.chown.is_empty() {
-            return Err(Error::usage(
-                "--chown needs --user: it gives the files to the user the app runs as",
-            ));
+            let message = "--chown needs --user: it gives the files to the user the app runs as";
+            return Err(match settings.chown_from_env {
+                true => Error::config(
+                    message
+                        .replace("--chown", "USHER_CHOWN")
+                        .replace("--user", "--user (USHER_USER)"),
+                ),
+                false => Error::usage(message),
+            });
         }
         return Ok(None);
     };
@@ -47,7 +53,15 @@ pub fn target(settings: &PrivilegeSettings) -> Result<Option<Target>> {
         uid: getuid().as_raw(),
         gid: getgid().as_raw(),
     };
-    users::resolve(spec, caller, &passwd, &group).map(Some)
+    users::resolve(spec, caller, &passwd, &group)
+        .map(Some)
+        .map_err(|e| match e.kind {
+            // A malformed spec from USHER_USER is a bad variable value: configuration.
+            Kind::Usage if settings.user_from_env => {
+                Error::config(e.message.replacen("--user", "USHER_USER", 1))
+            }
+            _ => e,
+        })
 }
 
 /// Gives each tree to the target user and group: every entry not already owned by the user,

@@ -186,6 +186,14 @@ fn run(
     startup: &Startup,
     action: Action,
 ) -> Result<i32> {
+    // An unknown --format is a usage error (64), an unknown USHER_FORMAT a configuration
+    // error (78): said before any connection.
+    if let Some(name) = &config.migrate.format {
+        format::by_name(name).map_err(|e| match config.migrate.format_from_env {
+            true => e,
+            false => Error::usage(e.message),
+        })?;
+    }
     let (var, url) = url;
     let backend = backend_for(var, url)?;
     // The runtime is dropped before returning: nothing of it survives into the app.

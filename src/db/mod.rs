@@ -226,8 +226,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 ///
 /// The value is never shown in an error: one that is not a URL may be anything — a libpq
 /// `host=… password=…` string, or a password file's contents when `DATABASE_URL_FILE` names
-/// the wrong file. Only a scheme is named, and only when the value plainly is a URL
-/// (`scheme://…`) or the scheme is a database's.
+/// the wrong file. Only a well-known scheme is named.
 pub(crate) fn backend_for(var: &str, url: &str) -> Result<Backend> {
     let expected = format!(
         "expected a URL such as postgres://app@db:5432/app (a password goes after the user: \
@@ -251,8 +250,31 @@ pub(crate) fn backend_for(var: &str, url: &str) -> Result<Backend> {
     if let Some(backend) = backend(&scheme) {
         return Ok(backend);
     }
-    let known = ["postgres", "postgresql", "mysql", "mariadb", "sqlite"];
-    let shown = if url.contains("://") || known.contains(&scheme.as_str()) {
+    // Only a well-known scheme is named: any other word before a ':' may be part of a secret.
+    let known = [
+        "postgres",
+        "postgresql",
+        "mysql",
+        "mariadb",
+        "sqlite",
+        "http",
+        "https",
+        "redis",
+        "rediss",
+        "mongodb",
+        "mongodb+srv",
+        "amqp",
+        "amqps",
+        "mssql",
+        "sqlserver",
+        "oracle",
+        "jdbc",
+        "cockroachdb",
+        "clickhouse",
+        "file",
+        "tcp",
+    ];
+    let shown = if known.contains(&scheme.as_str()) {
         format!(" {scheme:?}")
     } else {
         String::new()

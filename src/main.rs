@@ -31,6 +31,7 @@ mod secrets;
 mod signals;
 mod sys;
 mod users;
+mod values;
 mod wait;
 
 use std::ffi::{OsString, c_char, c_int};

@@ -171,21 +171,26 @@ pub fn passwords(value: &str) -> Vec<String> {
     };
     let mut query_start = None;
     if has_authority {
+        // A special scheme's authority also ends at a backslash for the `url` crate, but not
+        // for usher's readiness parser: both readings are taken.
         let start = i;
-        let mut end = i;
-        while end < chars.len() {
-            match chars[end].1 {
-                '/' | '?' | '#' => break,
-                '\\' if special => break,
-                _ => end += 1,
+        let mut ends = Vec::new();
+        for backslash_ends in [special, false] {
+            let end = (start..chars.len())
+                .find(|&k| match chars[k].1 {
+                    '/' | '?' | '#' => true,
+                    '\\' => backslash_ends,
+                    _ => false,
+                })
+                .unwrap_or(chars.len());
+            if let Some(at) = (start..end).rev().find(|&k| chars[k].1 == '@')
+                && let Some(colon) = (start..at).find(|&k| chars[k].1 == ':')
+            {
+                found.push(text_of(colon + 1, at));
             }
+            ends.push(end);
         }
-        if let Some(at) = (start..end).rev().find(|&k| chars[k].1 == '@')
-            && let Some(colon) = (start..at).find(|&k| chars[k].1 == ':')
-        {
-            found.push(text_of(colon + 1, at));
-        }
-        i = end;
+        i = ends[0];
     }
     // The query: after the first '?', up to '#'; pairs split at '&' (and ';', which some
     // drivers accept), `key=value`.
@@ -212,6 +217,7 @@ pub fn passwords(value: &str) -> Vec<String> {
         }
     }
     found.retain(|p| !p.is_empty());
+    found.dedup();
     found
 }
 
@@ -240,7 +246,14 @@ fn mask(text: &str, secrets: &[String]) -> String {
             return out;
         }
     }
-    "[a message holding a secret was hidden]".to_string()
+    let hidden = "[a message holding a secret was hidden]";
+    match secrets
+        .iter()
+        .any(|s| !s.is_empty() && hidden.contains(s.as_str()))
+    {
+        false => hidden.to_string(),
+        true => String::new(),
+    }
 }
 
 /// `%41` → `A` (and `+` → space in form encoding); invalid escapes are kept as written,
@@ -571,6 +584,16 @@ mod tests {
             }
         }
         assert!(checked > 2000, "only {checked} URLs had a password");
+    }
+
+    /// Found by fuzz/ (target redact): usher's readiness parser does not end an authority at
+    /// a backslash, the `url` crate does for http.
+    #[test]
+    fn fuzz_regression_backslash_in_an_http_authority() {
+        let url = "http:// ser:pa%\u{1a})5sHTTP:\\\\u:p@h\\x8800passWordhz";
+        let forms = secret_forms(url);
+        let out = redact_with(url, &forms);
+        assert!(!out.contains("pa%\u{1a})5sHTTP:\\\\u:p"), "{out}");
     }
 
     #[test]

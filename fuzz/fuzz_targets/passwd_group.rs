@@ -24,7 +24,10 @@ fuzz_target!(|data: &[u8]| {
         parts.next().unwrap_or(""),
         parts.next().unwrap_or("app"),
     );
-    let caller = users::Caller { uid: 1000, gid: 1000 };
+    let caller = users::Caller {
+        uid: 1000,
+        gid: 1000,
+    };
     let Ok(t) = users::resolve(spec, caller, passwd, group) else {
         return;
     };

@@ -17,8 +17,14 @@ fuzz_target!(|data: &[u8]| {
         && let Some(signal) = values::parse_signal(text)
     {
         assert_eq!(values::parse_signal(signal.as_str()), Some(signal));
-        assert_eq!(values::parse_signal(&(signal as i32).to_string()), Some(signal));
-        let short = signal.as_str().trim_start_matches("SIG").to_ascii_lowercase();
+        assert_eq!(
+            values::parse_signal(&(signal as i32).to_string()),
+            Some(signal)
+        );
+        let short = signal
+            .as_str()
+            .trim_start_matches("SIG")
+            .to_ascii_lowercase();
         assert_eq!(values::parse_signal(&short), Some(signal));
     }
     if data.len() >= 4 {

@@ -24,7 +24,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(spec) = std::str::from_utf8(data) else {
         return;
     };
-    let caller = users::Caller { uid: 1000, gid: 1000 };
+    let caller = users::Caller {
+        uid: 1000,
+        gid: 1000,
+    };
     let (user, group) = spec.split_once(':').unwrap_or((spec, ""));
     match users::resolve(spec, caller, PASSWD, GROUP) {
         Ok(t) => {
@@ -42,7 +45,10 @@ fuzz_target!(|data: &[u8]| {
                     "{spec:?} got gid 0"
                 );
             }
-            assert!(t.uid <= i32::MAX as u32 && t.gid <= i32::MAX as u32, "{spec:?}");
+            assert!(
+                t.uid <= i32::MAX as u32 && t.gid <= i32::MAX as u32,
+                "{spec:?}"
+            );
         }
         Err(e) => assert!(!e.message.is_empty()),
     }

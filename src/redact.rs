@@ -97,6 +97,9 @@ pub fn secret_forms(value: &str) -> Vec<String> {
             .chars()
             .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
             .collect();
+        // It also trims C0 controls and spaces at both ends of the input, which may end a
+        // query value.
+        let parsed = parsed.trim_matches(|c: char| c <= ' ').to_string();
         let decoded = percent_decode(&parsed, false);
         let form_decoded = percent_decode(&parsed, true);
         for s in [&raw, &parsed, &decoded, &form_decoded] {
@@ -473,7 +476,8 @@ mod tests {
             ["Hunter2'Pa55 word"]
         );
         assert_eq!(passwords("http:u:p w@h/x"), ["p w"]);
-        assert_eq!(passwords("HTTP:\\\\u:p@h\\x@y"), ["p"]);
+        // The `url` crate ends the authority at a backslash, usher's readiness parser does not.
+        assert_eq!(passwords("HTTP:\\\\u:p@h\\x@y"), ["p", "p@h\\x"]);
         assert_eq!(passwords("pg://u:a\tb@h"), ["a\tb"]);
         assert_eq!(
             passwords("  pg://u:x@h?a=1&Password=s%20t#f"),
@@ -594,6 +598,15 @@ mod tests {
         let forms = secret_forms(url);
         let out = redact_with(url, &forms);
         assert!(!out.contains("pa%\u{1a})5sHTTP:\\\\u:p"), "{out}");
+    }
+
+    /// Found by fuzz/ (target redact): the `url` crate trims trailing spaces off the input,
+    /// and so off a query value at its end.
+    #[test]
+    fn fuzz_regression_trailing_space_after_a_query_password() {
+        let url = "my-------srqysrsl:/:=@sr}qoh//:oT\u{4}//d\u{4}//d=Zpbl:/x?pwd=y-------srqysrs ";
+        let out = redact_with(url, &secret_forms(url));
+        assert!(!out.contains("y-------srqysrs"), "{out}");
     }
 
     #[test]

@@ -35,7 +35,9 @@ fuzz_target!(|data: &[u8]| {
     if t.uid == 0 {
         assert!(
             user.parse::<i64>() == Ok(0)
-                || passwd.lines().any(|l| l.starts_with(&format!("{user}:"))),
+                || passwd
+                    .lines()
+                    .any(|l| l.trim_start().starts_with(&format!("{user}:"))),
             "{spec:?} became root with passwd {passwd:?}"
         );
     }

@@ -210,7 +210,9 @@ pub fn passwords(value: &str) -> Vec<String> {
         for k in q..=i {
             if k == i || matches!(chars[k].1, '&' | ';') {
                 if let Some(eq) = (pair_start..k).find(|&e| chars[e].1 == '=') {
-                    let key = percent_decode(&text_of(pair_start, eq), true);
+                    // The key as the parser sees it: without the tabs and newlines it drops.
+                    let key: String = chars[pair_start..eq].iter().map(|(_, c)| c).collect();
+                    let key = percent_decode(&key, true);
                     if SECRET_PARAMS.iter().any(|p| key.eq_ignore_ascii_case(p)) {
                         found.push(text_of(eq + 1, k));
                     }
@@ -607,6 +609,15 @@ mod tests {
         let url = "my-------srqysrsl:/:=@sr}qoh//:oT\u{4}//d\u{4}//d=Zpbl:/x?pwd=y-------srqysrs ";
         let out = redact_with(url, &secret_forms(url));
         assert!(!out.contains("y-------srqysrs"), "{out}");
+    }
+
+    /// Found by fuzz/ (target redact): a newline inside a parameter name is dropped by the
+    /// `url` crate, so `pw\nd=` is `pwd=`.
+    #[test]
+    fn fuzz_regression_newline_inside_a_parameter_name() {
+        let url = "gres://app:x@3/x?pw\nd=ss ";
+        assert_eq!(passwords(url), ["x", "ss "]);
+        assert!(!redact_with(url, &secret_forms(url)).contains("ss"));
     }
 
     #[test]

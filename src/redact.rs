@@ -291,7 +291,7 @@ fn percent_decode(text: &str, form: bool) -> String {
 fn userinfo_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for &b in text.as_bytes() {
-        if b < 0x20 || b >= 0x7f || b" \"#<>?`{}/:;=@[\\]^|".contains(&b) {
+        if !(0x20..0x7f).contains(&b) || b" \"#<>?`{}/:;=@[\\]^|".contains(&b) {
             out.push_str(&format!("%{b:02X}"));
         } else {
             out.push(b as char);

@@ -132,13 +132,12 @@ pub fn passwords(value: &str) -> Vec<String> {
         .filter(|(_, c)| !matches!(c, '\t' | '\n' | '\r'))
         .collect();
     let text_of = |from: usize, to: usize| -> String {
-        // Characters from..to of `chars`, as the slice of `value` they span.
-        if from >= to {
-            return String::new();
-        }
-        let start = chars[from].0;
-        let end = chars[to - 1].0 + chars[to - 1].1.len_utf8();
-        value[start..end].to_string()
+        // What lies in `value` between the delimiter before character `from` and character
+        // `to` (or the end): the text as written, tabs and newlines included, which usher's
+        // readiness parser keeps.
+        let start = chars[from - 1].0 + chars[from - 1].1.len_utf8();
+        let end = chars.get(to).map_or(value.len(), |c| c.0);
+        value.get(start..end).unwrap_or_default().to_string()
     };
     // Leading C0 controls and spaces are ignored by the parser.
     let mut i = 0;
@@ -634,6 +633,15 @@ mod tests {
     fn fuzz_regression_semicolon_in_a_query_password() {
         let url = "mysql://r:+\0\0:p@@do\u{1}Dlhost:7232/x?pwd=;t";
         assert!(!redact_with(url, &secret_forms(url)).contains(";t"));
+    }
+
+    /// Found by fuzz/ (target redact): usher's readiness parser keeps the newlines the
+    /// `url` crate drops, so a password may be nothing but a newline.
+    #[test]
+    fn fuzz_regression_a_newline_password() {
+        let url = "http://user:\n@host/";
+        assert_eq!(passwords(url), ["\n"]);
+        assert!(!redact_with(url, &secret_forms(url)).contains('\n'));
     }
 
     #[test]

@@ -98,19 +98,24 @@ pub fn secret_forms(value: &str) -> Vec<String> {
             .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
             .collect();
         // It also trims C0 controls and spaces at both ends of the input, which may end a
-        // query value.
-        let parsed = parsed.trim_matches(|c: char| c <= ' ').to_string();
-        let decoded = percent_decode(&parsed, false);
-        let form_decoded = percent_decode(&parsed, true);
-        for s in [&raw, &parsed, &decoded, &form_decoded] {
-            add(s.clone());
-            add(s.escape_debug().to_string());
-            add(s.escape_default().to_string());
+        // query value: both readings are kept.
+        let trimmed = parsed.trim_matches(|c: char| c <= ' ').to_string();
+        for parsed in [parsed, trimmed] {
+            let decoded = percent_decode(&parsed, false);
+            let form_decoded = percent_decode(&parsed, true);
+            for s in [&parsed, &decoded, &form_decoded] {
+                add(s.clone());
+                add(s.escape_debug().to_string());
+                add(s.escape_default().to_string());
+            }
+            add(userinfo_encode(&parsed));
+            add(encode_non_alphanumeric(&decoded));
+            add(encode_non_alphanumeric(&decoded).to_ascii_lowercase());
+            add(encode_non_alphanumeric(&form_decoded));
         }
-        add(userinfo_encode(&parsed));
-        add(encode_non_alphanumeric(&decoded));
-        add(encode_non_alphanumeric(&decoded).to_ascii_lowercase());
-        add(encode_non_alphanumeric(&form_decoded));
+        add(raw.clone());
+        add(raw.escape_debug().to_string());
+        add(raw.escape_default().to_string());
     }
     forms
 }
@@ -542,7 +547,7 @@ mod tests {
         use crate::environment::Environment;
         let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
         let mut checked = 0;
-        for round in 0..1000 {
+        for round in 0..500 {
             let p = password(&mut seed, 6 + round % 20);
             let urls = [
                 format!("postgres://app:{p}@127.0.0.1:1/db"),
@@ -596,7 +601,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert!(checked > 2000, "only {checked} URLs had a password");
+        assert!(checked > 1000, "only {checked} URLs had a password");
     }
 
     /// Found by fuzz/ (target redact): usher's readiness parser does not end an authority at
@@ -642,6 +647,14 @@ mod tests {
         let url = "http://user:\n@host/";
         assert_eq!(passwords(url), ["\n"]);
         assert!(!redact_with(url, &secret_forms(url)).contains('\n'));
+    }
+
+    /// Found by fuzz/ (target redact): NUL characters are not trimmed off a userinfo
+    /// password.
+    #[test]
+    fn fuzz_regression_a_password_of_nul_characters() {
+        let url = "ttmymsql://root:\n\0\0\0\0\0\0@,asp#\0\0\0\0\0\0\0pa%\u{1a}1s";
+        assert!(!redact_with(url, &secret_forms(url)).contains("\0\0\0\0\0\0"));
     }
 
     #[test]

@@ -130,6 +130,10 @@ pub fn secret_forms(value: &str) -> Vec<String> {
 /// `--wait`/`health` parser reads `http://` URLs the same way.
 pub fn passwords(value: &str) -> Vec<String> {
     let mut found = Vec::new();
+    // Most environment values are not URLs: the exec path pays one scan for them.
+    if !value.contains(':') {
+        return found;
+    }
     // Positions in `value` of its characters, without the tabs and newlines the parser drops,
     // so the password is returned as written, tabs included.
     let chars: Vec<(usize, char)> = value

@@ -194,10 +194,21 @@ pub fn passwords(value: &str) -> Vec<String> {
                     _ => false,
                 })
                 .unwrap_or(chars.len());
-            if let Some(at) = (start..end).rev().find(|&k| chars[k].1 == '@')
-                && let Some(colon) = (start..at).find(|&k| chars[k].1 == ':')
-            {
-                found.push(text_of(colon + 1, at));
+            if let Some(at) = (start..end).rev().find(|&k| chars[k].1 == '@') {
+                // The password starts after the first ':' — or after a first `%3A`, as usher's
+                // readiness parser decodes the whole userinfo before splitting it.
+                let colon = (start..at).find(|&k| chars[k].1 == ':');
+                let encoded = (start..at.saturating_sub(2)).find(|&k| {
+                    chars[k].1 == '%'
+                        && chars[k + 1].1 == '3'
+                        && chars[k + 2].1.eq_ignore_ascii_case(&'a')
+                });
+                if let Some(colon) = colon {
+                    found.push(text_of(colon + 1, at));
+                }
+                if let Some(encoded) = encoded.filter(|e| colon.is_none_or(|c| *e < c)) {
+                    found.push(text_of(encoded + 3, at));
+                }
             }
             ends.push(end);
         }
@@ -659,6 +670,15 @@ mod tests {
     fn fuzz_regression_a_password_of_nul_characters() {
         let url = "ttmymsql://root:\n\0\0\0\0\0\0@,asp#\0\0\0\0\0\0\0pa%\u{1a}1s";
         assert!(!redact_with(url, &secret_forms(url)).contains("\0\0\0\0\0\0"));
+    }
+
+    /// Found by fuzz/ (target redact): usher's readiness parser decodes the userinfo before
+    /// splitting it, so `user%3Apass@` holds the password `pass`.
+    #[test]
+    fn fuzz_regression_an_encoded_colon_in_the_userinfo() {
+        let url = "http://eus0%2f%2frpa%25http%3a5le0th\u{1}\0\u{11}\0@";
+        assert!(!redact_with(url, &secret_forms(url)).contains("5le0th"));
+        assert_eq!(passwords("http://user%3Apass@h/"), ["pass"]);
     }
 
     #[test]

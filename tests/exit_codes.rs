@@ -149,6 +149,16 @@ fn code_66_migration_files_unusable() {
     let db = Sqlite::new("CREATE TABLE a (x INT);\n");
     std::fs::write(db.dir.join("migrations/1_again.sql"), "SELECT 1;\n").unwrap();
     expect(66, db.usher().arg("migrate"));
+    // A version beyond 64 bits is said to be too large, not "not a whole number".
+    let db = Sqlite::new("CREATE TABLE a (x INT);\n");
+    std::fs::write(
+        db.dir.join("migrations/99999999999999999999_huge.sql"),
+        "SELECT 1;\n",
+    )
+    .unwrap();
+    run(db.usher().arg("migrate"))
+        .expect_code(66)
+        .expect_stderr_contains("too large");
     expect(
         66,
         usher().env("DATABASE_URL", "sqlite::memory:").args([

@@ -71,10 +71,11 @@ fn run(args: Vec<OsString>) -> i32 {
     register_secrets(args.iter().map(|a| a.as_os_str()), &env);
     // `usher health` exits 0 or 1 only, even when it cannot start (Docker reserves 2).
     let probing = config::is_health(&args);
+    // Before the configuration is read, the log format is found on its own, so that even an
+    // error in it is printed as asked (one JSON object with --log-format json).
+    let early_log = config::early_log(&args, &env);
     let failed = |e: Error| {
-        // Before the configuration is read, the log format is found on its own, so that even
-        // this error is printed as asked (one JSON object with --log-format json).
-        log::init(config::early_log(&args, &env));
+        log::init(early_log);
         let code = report(&e);
         if probing {
             Kind::Unhealthy.code()
@@ -87,7 +88,7 @@ fn run(args: Vec<OsString>) -> i32 {
         Ok(s) => s,
         Err(e) => return failed(e.at("signals")),
     };
-    let config = match Config::from_args(args.clone(), env.clone()) {
+    let config = match Config::from_args(args, env) {
         Ok(c) => c,
         Err(e) => return failed(e.at("config")),
     };

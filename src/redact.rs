@@ -253,7 +253,12 @@ pub fn passwords(value: &str) -> Vec<String> {
     found
 }
 
-/// Replaces every occurrence of every secret, until none is left.
+/// Secrets this long are masked wherever they appear; shorter ones only where a URL shows a
+/// password (`:pw@`, `=pw&`): masking every `p` of a message for the password `p` would make
+/// it unreadable, and a password of one to three characters is no secret anyway.
+pub const MIN_MASKED_ANYWHERE: usize = 4;
+
+/// Replaces the secrets in `text` (see `MIN_MASKED_ANYWHERE`), until none is left.
 ///
 /// The mask never holds the secret it replaces (`****` for a secret with a character other
 /// than `*`, `[hidden]` for one made of stars only), so each round removes characters of the
@@ -264,12 +269,17 @@ fn mask(text: &str, secrets: &[String]) -> String {
     for _ in 0..8 {
         let mut changed = false;
         for secret in secrets.iter().filter(|s| !s.is_empty()) {
-            if out.contains(secret.as_str()) {
-                let mask = if secret.chars().all(|c| c == '*') {
-                    "[hidden]"
-                } else {
-                    MASK
-                };
+            let mask = if secret.chars().all(|c| c == '*') {
+                "[hidden]"
+            } else {
+                MASK
+            };
+            if secret.chars().count() < MIN_MASKED_ANYWHERE {
+                if let Some(masked) = mask_in_place(&out, secret, mask) {
+                    out = masked;
+                    changed = true;
+                }
+            } else if out.contains(secret.as_str()) {
                 out = out.replace(secret.as_str(), mask);
                 changed = true;
             }
@@ -281,11 +291,39 @@ fn mask(text: &str, secrets: &[String]) -> String {
     let hidden = "[a message holding a secret was hidden]";
     match secrets
         .iter()
-        .any(|s| !s.is_empty() && hidden.contains(s.as_str()))
+        .any(|s| s.chars().count() >= MIN_MASKED_ANYWHERE && hidden.contains(s.as_str()))
     {
         false => hidden.to_string(),
         true => String::new(),
     }
+}
+
+/// `text` with `secret` masked where it stands as a URL password: after `:` (or `%3A`) and
+/// before `@`, or after `=` and before the end of a parameter. `None`: nothing to mask.
+fn mask_in_place(text: &str, secret: &str, mask: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut changed = false;
+    while let Some(pos) = rest.find(secret) {
+        let before = &rest[..pos];
+        let after = &rest[pos + secret.len()..];
+        let lower = before.to_ascii_lowercase();
+        let userinfo = (before.ends_with(':') || lower.ends_with("%3a")) && after.starts_with('@');
+        let parameter = before.ends_with('=')
+            && after.chars().next().is_none_or(|c| {
+                c.is_whitespace() || matches!(c, '&' | '#' | ';' | '"' | '\'' | ',')
+            });
+        out.push_str(before);
+        if userinfo || parameter {
+            out.push_str(mask);
+            changed = true;
+        } else {
+            out.push_str(secret);
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    changed.then_some(out)
 }
 
 /// `%41` → `A` (and `+` → space in form encoding); invalid escapes are kept as written,
@@ -682,9 +720,30 @@ mod tests {
     }
 
     #[test]
+    fn a_short_password_is_masked_where_the_url_shows_it_not_everywhere() {
+        let url = "postgres://u:p@127.0.0.1:1/x";
+        let out = redact_with(
+            &format!("waiting for PostgreSQL at {url}; stopped by SIGTERM"),
+            &secret_forms(url),
+        );
+        assert_eq!(
+            out,
+            "waiting for PostgreSQL at postgres://u:****@127.0.0.1:1/x; stopped by SIGTERM"
+        );
+        let url = "postgres://db/x?password=pw&sslmode=disable";
+        assert_eq!(
+            redact_with(&format!("{url} pw"), &secret_forms(url)),
+            "postgres://db/x?password=****&sslmode=disable pw"
+        );
+    }
+
+    #[test]
     fn a_password_made_of_stars_is_masked_too() {
+        let forms = secret_forms("pg://u:*****@h");
+        let out = redact_with("pg://u:*****@h and ***** and ******", &forms);
+        assert!(!out.contains("*****"), "{out}");
         let forms = secret_forms("pg://u:**@h");
-        let out = redact_with("pg://u:**@h and ** and ****", &forms);
-        assert!(!out.contains("**"), "{out}");
+        let out = redact_with("pg://u:**@h and **", &forms);
+        assert_eq!(out, "pg://u:****@h and **");
     }
 }

@@ -1,7 +1,9 @@
 //! Property: a password that a URL parser in use accepts — the `url` crate's (sqlx's parser:
 //! the userinfo password, `password=`-like query values), or usher's own readiness parser's
 //! (`http://` for `--wait`/`usher health`) — never survives redaction, in any message quoting
-//! the URL, in the form written or percent-decoded.
+//! the URL, in the form written or percent-decoded. (A password of one to three characters is
+//! checked where it stands as a userinfo password: it is not masked wherever its characters
+//! occur.)
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -46,9 +48,16 @@ fn check(text: &str) {
     ] {
         let out = redact::redact_with(&message, &forms);
         for secret in &secrets {
+            // A password shorter than MIN_MASKED_ANYWHERE is masked where it stands as the
+            // userinfo password, not wherever its characters occur.
+            let shown = if secret.chars().count() < redact::MIN_MASKED_ANYWHERE {
+                format!(":{secret}@")
+            } else {
+                secret.clone()
+            };
             assert!(
-                !out.contains(secret.as_str()),
-                "{secret:?} survives in {out:?} (input {text:?})"
+                !out.contains(shown.as_str()),
+                "{shown:?} survives in {out:?} (input {text:?})"
             );
         }
     }

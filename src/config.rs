@@ -13,6 +13,7 @@ use nix::sys::signal::Signal;
 
 use crate::environment::Environment;
 use crate::exit::{Error, Result};
+pub use crate::values::{parse_bool, parse_duration, parse_signal};
 
 /// Variables that always accept `NAME_FILE`, whatever `--file-env` says.
 pub const ALWAYS_FILE_ENV: &[&str] = &["DATABASE_URL", "MIGRATION_DATABASE_URL"];
@@ -100,6 +101,10 @@ pub struct PrivilegeSettings {
     pub chown: Vec<PathBuf>,
     /// Set PR_SET_NO_NEW_PRIVS before the hand-over.
     pub no_new_privs: bool,
+    /// Whether `user` and `chown` came from `USHER_USER`/`USHER_CHOWN` rather than flags: a
+    /// bad value found later is then a configuration error (78), not a usage error (64).
+    pub user_from_env: bool,
+    pub chown_from_env: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +140,8 @@ pub struct MigrateSettings {
     /// History format to force (`refinery`, `sqlx`, …); `None` detects it. The database
     /// module owns the list of formats and rejects an unknown name.
     pub format: Option<String>,
+    /// Whether `format` came from `USHER_FORMAT` (an unknown name is then exit 78, not 64).
+    pub format_from_env: bool,
     pub lock_timeout: Duration,
     pub on_unknown: OnUnknown,
     pub allow_out_of_order: bool,
@@ -332,9 +339,10 @@ impl Raw {
     fn text(&self, flag: &str) -> Result<Option<String>> {
         match self.all(flag).last() {
             None => Ok(None),
-            Some(v) => v.to_str().map(|s| Some(s.to_string())).ok_or_else(|| {
-                Error::usage(format!("--{flag} / {}: not valid UTF-8", env_of(flag)))
-            }),
+            Some(v) => v
+                .to_str()
+                .map(|s| Some(s.to_string()))
+                .ok_or_else(|| self.bad(flag, None, "give it as valid UTF-8")),
         }
     }
 
@@ -342,18 +350,37 @@ impl Raw {
         self.all(flag)
             .iter()
             .map(|v| {
-                v.to_str().map(str::to_string).ok_or_else(|| {
-                    Error::usage(format!("--{flag} / {}: not valid UTF-8", env_of(flag)))
-                })
+                v.to_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| self.bad(flag, None, "give it as valid UTF-8"))
             })
             .collect()
+    }
+
+    /// A bad option value, naming where it came from and the fix: a bad flag is a usage
+    /// error (exit 64), a bad `USHER_*` variable a configuration error (exit 78) — the
+    /// README's exit-code table. `value` is `None` when it must not be shown (not UTF-8).
+    fn bad(&self, flag: &str, value: Option<&str>, fix: &str) -> Error {
+        let value = match value {
+            Some(v) => format!("invalid value {v:?}"),
+            None => "invalid value".to_string(),
+        };
+        if self.flagged.contains(&flag) {
+            Error::usage(format!("--{flag}: {value}; {fix}"))
+        } else {
+            Error::config(format!("{}: {value}; {fix}", env_of(flag)))
+        }
     }
 
     fn switch(&self, flag: &str) -> Result<bool> {
         match self.text(flag)? {
             None => Ok(false),
             Some(v) => parse_bool(&v).ok_or_else(|| {
-                bad_value(flag, &v, "use 1, true, yes or on (or 0, false, no, off)")
+                self.bad(
+                    flag,
+                    Some(&v),
+                    "use 1, true, yes or on (or 0, false, no, off)",
+                )
             }),
         }
     }
@@ -362,7 +389,11 @@ impl Raw {
         match self.text(flag)? {
             None => Ok(default),
             Some(v) => parse_duration(&v).ok_or_else(|| {
-                bad_value(flag, &v, "use a number of seconds or 500ms, 30s, 10m, 1h")
+                self.bad(
+                    flag,
+                    Some(&v),
+                    "use a number of seconds or 500ms, 30s, 10m, 1h",
+                )
             }),
         }
     }
@@ -372,7 +403,7 @@ impl Raw {
             None | Some("auto") => Ok(Mode::Auto),
             Some("always") => Ok(Mode::Always),
             Some("never") => Ok(Mode::Never),
-            Some(v) => Err(bad_value(flag, v, "use auto, always or never")),
+            Some(v) => Err(self.bad(flag, Some(v), "use auto, always or never")),
         }
     }
 }
@@ -385,14 +416,6 @@ fn env_of(flag: &str) -> &'static str {
         .unwrap_or("")
 }
 
-/// A bad option value is a usage error naming the flag, its variable, the value and the fix.
-fn bad_value(flag: &str, value: &str, fix: &str) -> Error {
-    Error::usage(format!(
-        "--{flag} / {}: invalid value {value:?}; {fix}",
-        env_of(flag)
-    ))
-}
-
 impl Config {
     /// Reads the command line (without the program name) and the environment.
     pub fn from_args(args: Vec<OsString>, env: Environment) -> Result<Config> {
@@ -403,21 +426,13 @@ impl Config {
             format: match raw.text("log-format")?.as_deref() {
                 None | Some("text") => LogFormat::Text,
                 Some("json") => LogFormat::Json,
-                Some(v) => return Err(bad_value("log-format", v, "use text or json")),
+                Some(v) => return Err(raw.bad("log-format", Some(v), "use text or json")),
             },
-            level: match raw
-                .text("log-level")?
-                .map(|s| s.to_ascii_lowercase())
-                .as_deref()
-            {
-                None | Some("info") => tracing::Level::INFO,
-                Some("error") => tracing::Level::ERROR,
-                Some("warn") | Some("warning") => tracing::Level::WARN,
-                Some("debug") => tracing::Level::DEBUG,
-                Some("trace") => tracing::Level::TRACE,
-                Some(v) => {
-                    return Err(bad_value("log-level", v, "use error, warn, info or debug"));
-                }
+            level: match raw.text("log-level")? {
+                None => tracing::Level::INFO,
+                Some(v) => parse_level(&v).ok_or_else(|| {
+                    raw.bad("log-level", Some(&v), "use error, warn, info or debug")
+                })?,
             },
         };
 
@@ -426,15 +441,17 @@ impl Config {
             user,
             chown: raw.all("chown").iter().map(PathBuf::from).collect(),
             no_new_privs: raw.switch("no-new-privs")?,
+            user_from_env: !raw.flagged.contains(&"user"),
+            chown_from_env: !raw.flagged.contains(&"chown"),
         };
 
         let mut file_env: Vec<String> = ALWAYS_FILE_ENV.iter().map(|s| s.to_string()).collect();
         for list in raw.texts("file-env")? {
             for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                 if !valid_env_name(name) {
-                    return Err(bad_value(
+                    return Err(raw.bad(
                         "file-env",
-                        name,
+                        Some(name),
                         "give variable names such as API_KEY, separated by commas",
                     ));
                 }
@@ -451,8 +468,9 @@ impl Config {
             attempt_timeout: raw.duration("wait-attempt-timeout", Duration::from_secs(2))?,
         };
         for target in &wait.targets {
+            // The URL is shown redacted: a --wait URL may hold a password.
             crate::readiness::Target::parse(target)
-                .map_err(|fix| bad_value("wait", target, &fix))?;
+                .map_err(|fix| raw.bad("wait", Some(&crate::redact::redact(target)), &fix))?;
         }
 
         let migrate = MigrateSettings {
@@ -463,11 +481,12 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from("migrations")),
             mode: raw.mode("migrate")?,
             format: raw.text("format")?.filter(|f| f != "auto" && f != "detect"),
+            format_from_env: !raw.flagged.contains(&"format"),
             lock_timeout: raw.duration("lock-timeout", Duration::from_secs(600))?,
             on_unknown: match raw.text("on-unknown")?.as_deref() {
                 None | Some("warn") => OnUnknown::Warn,
                 Some("error") => OnUnknown::Error,
-                Some(v) => return Err(bad_value("on-unknown", v, "use warn or error")),
+                Some(v) => return Err(raw.bad("on-unknown", Some(v), "use warn or error")),
             },
             allow_out_of_order: raw.switch("allow-out-of-order")?,
         };
@@ -480,9 +499,9 @@ impl Config {
                 .iter()
                 .map(|r| {
                     parse_rewrite(r).ok_or_else(|| {
-                        bad_value(
+                        raw.bad(
                             "rewrite-signal",
-                            r,
+                            Some(r),
                             "use FROM:TO with signal names or numbers, e.g. TERM:QUIT or USR1:0",
                         )
                     })
@@ -491,7 +510,7 @@ impl Config {
             stop_timeout: match raw.text("stop-timeout")?.as_deref() {
                 None | Some("off") | Some("0") => None,
                 Some(v) => Some(parse_duration(v).ok_or_else(|| {
-                    bad_value("stop-timeout", v, "use a duration such as 8s, or off")
+                    raw.bad("stop-timeout", Some(v), "use a duration such as 8s, or off")
                 })?),
             },
         };
@@ -762,44 +781,15 @@ fn valid_env_name(name: &str) -> bool {
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Some(true),
-        "0" | "false" | "no" | "off" => Some(false),
-        _ => None,
-    }
-}
-
-/// `30`, `30s`, `500ms`, `10m`, `1h`, `1.5s`: a bare number is seconds.
-pub fn parse_duration(v: &str) -> Option<Duration> {
-    let v = v.trim();
-    let split = v
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(v.len());
-    let (number, unit) = v.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let seconds = match unit.trim() {
-        "" | "s" | "sec" => number,
-        "ms" => number / 1000.0,
-        "m" | "min" => number * 60.0,
-        "h" => number * 3600.0,
+fn parse_level(v: &str) -> Option<tracing::Level> {
+    Some(match v.to_ascii_lowercase().as_str() {
+        "info" => tracing::Level::INFO,
+        "error" => tracing::Level::ERROR,
+        "warn" | "warning" => tracing::Level::WARN,
+        "debug" => tracing::Level::DEBUG,
+        "trace" => tracing::Level::TRACE,
         _ => return None,
-    };
-    (seconds.is_finite() && (0.0..1e9).contains(&seconds)).then(|| Duration::from_secs_f64(seconds))
-}
-
-/// A signal by name (`TERM`, `SIGTERM`, `term`) or number.
-pub fn parse_signal(v: &str) -> Option<Signal> {
-    if let Ok(n) = v.parse::<i32>() {
-        return Signal::try_from(n).ok();
-    }
-    let upper = v.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    name.parse().ok()
+    })
 }
 
 fn parse_rewrite(v: &str) -> Option<SignalRewrite> {
@@ -892,6 +882,64 @@ pub fn is_health(args: &[OsString]) -> bool {
         return text == "health";
     }
     false
+}
+
+/// The log settings asked for, found without validating anything else: when reading the
+/// configuration fails, its error is still printed in the format asked for (one JSON object
+/// with `--log-format json` or `USHER_LOG_FORMAT=json`, even when another option is wrong).
+/// A flag wins over its variable, as in `Config::from_args`; what cannot be read is text/info.
+pub fn early_log(args: &[OsString], env: &Environment) -> LogSettings {
+    let mut format = env.non_empty("USHER_LOG_FORMAT").map(OsString::from);
+    let mut level = env.non_empty("USHER_LOG_LEVEL").map(OsString::from);
+    let mut in_subcommand = false;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let Some(text) = arg.to_str() else {
+            break;
+        };
+        if text == "--" {
+            break;
+        }
+        if let Some(flag) = text.strip_prefix("--") {
+            let (name, inline) = match flag.split_once('=') {
+                Some((n, v)) => (n, Some(OsString::from(v))),
+                None => (flag, None),
+            };
+            let takes_value = OPTIONS.iter().any(|o| o.flag == name && o.takes != Switch);
+            let value = match inline {
+                Some(v) => Some(v),
+                None if takes_value => args.next().cloned(),
+                None => None,
+            };
+            match name {
+                "log-format" => format = value,
+                "log-level" => level = value,
+                _ => {}
+            }
+            continue;
+        }
+        if text.starts_with('-') && text.len() > 1 {
+            continue;
+        }
+        // A subcommand takes global options after it too; any other word starts the app's
+        // command, whose arguments are not usher's.
+        if SUBCOMMANDS.contains(&text) {
+            in_subcommand = true;
+        } else if !in_subcommand {
+            break;
+        }
+    }
+    LogSettings {
+        format: match format.as_deref().and_then(|f| f.to_str()) {
+            Some("json") => LogFormat::Json,
+            _ => LogFormat::Text,
+        },
+        level: level
+            .as_deref()
+            .and_then(|l| l.to_str())
+            .and_then(parse_level)
+            .unwrap_or(tracing::Level::INFO),
+    }
 }
 
 #[cfg(test)]
@@ -988,10 +1036,17 @@ mod tests {
     #[test]
     fn bad_values_name_flag_variable_and_fix() {
         let e = parse(&["true"], &[("USHER_LOG_FORMAT", "xml")]).unwrap_err();
-        assert_eq!(e.kind, crate::exit::Kind::Usage);
-        assert!(e.message.contains("--log-format / USHER_LOG_FORMAT"), "{e}");
+        assert_eq!(e.kind, crate::exit::Kind::Config);
+        assert!(e.message.contains("USHER_LOG_FORMAT"), "{e}");
         assert!(e.message.contains("text or json"), "{e}");
+        let e = parse(&["--log-format", "xml", "true"], &[]).unwrap_err();
+        assert_eq!(e.kind, crate::exit::Kind::Usage);
+        assert!(e.message.contains("--log-format"), "{e}");
         let e = parse(&["--no-new-privs=maybe", "true"], &[]).unwrap_err();
+        assert_eq!(e.kind, crate::exit::Kind::Usage);
+        assert!(e.message.contains("--no-new-privs"), "{e}");
+        let e = parse(&["true"], &[("USHER_NO_NEW_PRIVS", "maybe")]).unwrap_err();
+        assert_eq!(e.kind, crate::exit::Kind::Config);
         assert!(e.message.contains("USHER_NO_NEW_PRIVS"), "{e}");
         let e = parse(&["--wait-timeout", "soon", "true"], &[]).unwrap_err();
         assert!(e.message.contains("10m"), "{e}");
@@ -1073,6 +1128,49 @@ mod tests {
         assert!(!is(&["--", "health"]));
         assert!(!is(&["node", "health"]));
         assert!(!is(&[]));
+    }
+
+    #[test]
+    fn the_log_format_is_found_before_anything_is_validated() {
+        let early = |args: &[&str], env: &[(&str, &str)]| {
+            early_log(
+                &args.iter().map(OsString::from).collect::<Vec<_>>(),
+                &Environment::from_pairs(env.iter().copied()),
+            )
+        };
+        assert_eq!(
+            early(&["--bogus", "--log-format", "json"], &[]).format,
+            LogFormat::Json
+        );
+        assert_eq!(
+            early(&["--log-format=json", "x"], &[]).format,
+            LogFormat::Json
+        );
+        assert_eq!(
+            early(&["x"], &[("USHER_LOG_FORMAT", "json")]).format,
+            LogFormat::Json
+        );
+        assert_eq!(
+            early(&["--log-format=text"], &[("USHER_LOG_FORMAT", "json")]).format,
+            LogFormat::Text
+        );
+        assert_eq!(
+            early(&["migrate", "--log-format", "json"], &[]).format,
+            LogFormat::Json
+        );
+        // The app's own arguments are not usher's.
+        assert_eq!(
+            early(&["app", "--log-format", "json"], &[]).format,
+            LogFormat::Text
+        );
+        assert_eq!(
+            early(&["--", "--log-format=json"], &[]).format,
+            LogFormat::Text
+        );
+        assert_eq!(
+            early(&["--log-level", "debug"], &[]).level,
+            tracing::Level::DEBUG
+        );
     }
 
     #[test]

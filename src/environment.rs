@@ -57,6 +57,11 @@ impl Environment {
         }
     }
 
+    /// Every value, for the redactor's scan for URL passwords.
+    pub fn values(&self) -> impl Iterator<Item = &OsStr> {
+        self.vars.iter().map(|(_, v)| v.as_os_str())
+    }
+
     pub fn set(&mut self, name: &str, value: impl Into<OsString>) {
         let value = value.into();
         match self.vars.iter_mut().find(|(k, _)| k == name) {

@@ -156,6 +156,9 @@ pub const TABLE: &[(&str, &str)] = &[
 pub struct Error {
     pub kind: Kind,
     pub message: String,
+    /// The boot stage that failed (`secrets`, `migrate`, …), for the log line that reports
+    /// it; set by `main` as the error leaves the stage.
+    pub step: Option<&'static str>,
 }
 
 impl Error {
@@ -163,7 +166,14 @@ impl Error {
         Error {
             kind,
             message: message.into(),
+            step: None,
         }
+    }
+
+    /// The error, as having happened in boot stage `step` (unless a stage was already named).
+    pub fn at(mut self, step: &'static str) -> Self {
+        self.step.get_or_insert(step);
+        self
     }
 
     pub fn usage(message: impl Into<String>) -> Self {

@@ -82,7 +82,9 @@ pub fn run(settings: &HealthSettings, config: &Config, startup: &Startup) -> i32
             Kind::Unhealthy.code(),
         ),
     };
-    println!("{}", shorten(&line));
+    // Redacted as every log line is: a password known from the arguments or the environment
+    // is masked wherever a driver's message might quote it.
+    println!("{}", shorten(&redact(&line)));
     code
 }
 
@@ -181,9 +183,10 @@ fn database(_: Option<&Config>, _: bool, _: Duration) -> Result<Reached, String>
     )
 }
 
-/// A bad argument: said on stderr, and still exit 1, never 64 or 2.
+/// A bad argument: said on stderr (as a log line, so in JSON with --log-format json), and
+/// still exit 1, never 64 or 2.
 fn usage_error(fix: &str) -> i32 {
-    eprintln!("usher health: error: {fix}; see usher --help");
+    tracing::error!(step = "health", "{fix}; see usher --help");
     Kind::Unhealthy.code()
 }
 

@@ -17,9 +17,11 @@ use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
 
 use crate::config::{LogFormat, LogSettings};
+use crate::redact::redact;
 
-/// Installs the subscriber for the rest of the process. Called once, first thing after the
-/// configuration is read (errors before that are printed by `main` directly).
+/// Installs the subscriber for the rest of the process. Called once: after the configuration
+/// is read, or, when reading it failed, with the format `config::early_log` found, so that
+/// even that error is printed in the format asked for.
 pub fn init(settings: LogSettings) {
     let _ = tracing::subscriber::set_global_default(Stderr {
         settings,
@@ -55,6 +57,14 @@ impl Subscriber for Stderr {
     fn event(&self, event: &Event<'_>) {
         let mut fields = Fields::default();
         event.record(&mut fields);
+        // Every line passes through redaction, whatever produced it (usher or a library):
+        // a known password is masked wherever it appears.
+        fields.message = redact(&fields.message);
+        for (_, value, is_text) in &mut fields.others {
+            if *is_text {
+                *value = redact(value);
+            }
+        }
         let line = match self.settings.format {
             LogFormat::Text => text_line(event.metadata(), &fields),
             LogFormat::Json => json_line(event.metadata(), &fields, SystemTime::now()),

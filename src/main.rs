@@ -32,6 +32,7 @@ mod secrets;
 mod signals;
 mod sys;
 mod users;
+mod values;
 mod wait;
 
 use std::ffi::{OsString, c_char, c_int};
@@ -63,11 +64,20 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
 fn run(args: Vec<OsString>) -> i32 {
     // A re-executed init supervisor (see init/reexec.rs) skips the whole start-up.
     if let Some(result) = init::run_if_supervisor(&args) {
-        return result.unwrap_or_else(|e| report(&e));
+        return result.unwrap_or_else(|e| report(&e.at("init")));
     }
+    let env = Environment::from_process();
+    // Every password in a URL usher was given is masked in everything it prints, from the
+    // first line on (redact.rs).
+    register_secrets(args.iter().map(|a| a.as_os_str()), &env);
     // `usher health` exits 0 or 1 only, even when it cannot start (Docker reserves 2).
     let probing = config::is_health(&args);
-    let failed = |code: i32| {
+    // Before the configuration is read, the log format is found on its own, so that even an
+    // error in it is printed as asked (one JSON object with --log-format json).
+    let early_log = config::early_log(&args, &env);
+    let failed = |e: Error| {
+        log::init(early_log);
+        let code = report(&e);
         if probing {
             Kind::Unhealthy.code()
         } else {
@@ -77,17 +87,11 @@ fn run(args: Vec<OsString>) -> i32 {
     // Block signals before anything else, so none that arrives during start-up is lost.
     let startup = match Startup::begin() {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("usher: error: {e}");
-            return failed(e.code());
-        }
+        Err(e) => return failed(e.at("signals")),
     };
-    let config = match Config::from_args(args, Environment::from_process()) {
+    let config = match Config::from_args(args, env) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("usher: error: {e}");
-            return failed(e.code());
-        }
+        Err(e) => return failed(e.at("config")),
     };
     log::init(config.log);
     match boot(config, &startup) {
@@ -96,11 +100,20 @@ fn run(args: Vec<OsString>) -> i32 {
     }
 }
 
+/// Registers the URL passwords in the arguments and the environment with the redactor.
+fn register_secrets<'a>(args: impl Iterator<Item = &'a std::ffi::OsStr>, env: &'a Environment) {
+    for value in args.chain(env.values()) {
+        if let Some(text) = value.to_str() {
+            redact::register_url(text);
+        }
+    }
+}
+
 /// Logs a failure and returns its exit code.
 fn report(e: &Error) -> i32 {
     match e.kind {
         Kind::Interrupted(_) => warn!(step = "stop", "{e}; the app was not started"),
-        _ => error!("{e}"),
+        _ => error!(step = e.step.unwrap_or("usher"), "{e}"),
     }
     e.code()
 }
@@ -121,9 +134,12 @@ fn boot(mut config: Config, startup: &Startup) -> Result<i32> {
             // A probe resolves secrets (for `health db`) but never drops or chowns, logs
             // nothing about them (its output is one line), and never exits 2, which Docker
             // reserves.
-            if let Err(e) = secrets::resolve(&mut config.env, &config.file_env) {
-                println!("unhealthy: {e}");
-                return Ok(Kind::Unhealthy.code());
+            match secrets::resolve(&mut config.env, &config.file_env, startup) {
+                Ok(done) => register_resolved(&done, &config.env),
+                Err(e) => {
+                    println!("unhealthy: {}", redact::redact(&e.message));
+                    return Ok(Kind::Unhealthy.code());
+                }
             }
             return Ok(health::run(settings, &config, startup));
         }
@@ -132,59 +148,84 @@ fn boot(mut config: Config, startup: &Startup) -> Result<i32> {
 
     // 1. Refuse a setuid install (gosu's rule), and a usher subcommand given as the app's
     //    command (`ENTRYPOINT ["usher", "--"]`, then `docker run IMAGE migrate`).
-    privileges::refuse_setuid_install()?;
+    privileges::refuse_setuid_install().map_err(|e| e.at("privileges"))?;
     if let Command::Run { program, args } = &command {
-        handover::refuse_usher_word(program, args, &config.env)?;
+        handover::refuse_usher_word(program, args, &config.env).map_err(|e| e.at("exec"))?;
     }
     // 2. Turn NAME_FILE secrets into variables, as root.
-    resolve_secrets(&mut config)?;
+    resolve_secrets(&mut config, startup).map_err(|e| e.at("secrets"))?;
     startup.check("start-up")?;
     // 3. Resolve --user; give --chown trees to that user.
-    let target = privileges::target(&config.privileges)?;
+    let target = privileges::target(&config.privileges).map_err(|e| e.at("privileges"))?;
     if let (Some(target), Command::Run { .. }) = (&target, &command) {
-        privileges::chown_trees(&config.privileges.chown, target)?;
+        privileges::chown_trees(&config.privileges.chown, target).map_err(|e| e.at("chown"))?;
     }
     startup.check("chown")?;
     // 4. Drop privileges for good.
     if let Some(target) = &target {
-        privileges::drop_to(target, &mut config.env)?;
+        privileges::drop_to(target, &mut config.env).map_err(|e| e.at("privileges"))?;
     }
     // 5. Wait for dependencies and the database, within one --wait-timeout.
     let deadline = Instant::now() + config.wait.timeout;
     if matches!(command, Command::Run { .. } | Command::Migrate { .. }) {
-        wait::dependencies(&config.wait, deadline, startup)?;
+        wait::dependencies(&config.wait, deadline, startup).map_err(|e| e.at("wait"))?;
     }
     // 6. Migrate (or run the migration subcommand and stop here).
     match &command {
-        Command::Run { .. } => migrate_stage(&config, deadline, startup)?,
-        _ => return database_command(&command, &config, deadline, startup),
+        Command::Run { .. } => {
+            migrate_stage(&config, deadline, startup).map_err(|e| e.at("migrate"))?
+        }
+        _ => {
+            let step = match command {
+                Command::Status { .. } => "status",
+                Command::Resolve { .. } => "resolve",
+                _ => "migrate",
+            };
+            return database_command(&command, &config, deadline, startup).map_err(|e| e.at(step));
+        }
     }
     startup.check("start-up")?;
+    // The migration URL (DDL rights) is usher's alone: neither the pre-start tasks, nor the
+    // app, nor the supervisor that stays beside it (whose /proc/PID/environ is the app's
+    // environment) keeps it.
+    config.env.remove("MIGRATION_DATABASE_URL");
+    config.env.remove("MIGRATION_DATABASE_URL_FILE");
     // 7. Run the pre-start tasks (--hooks), as the app's user, with its environment.
     if let Some(dir) = &config.hooks {
-        hooks::run(dir, &config, startup)?;
+        hooks::run(dir, &config, startup).map_err(|e| e.at("hooks"))?;
     }
     // 8. Hand over: exec the app, or run it under usher as init.
     let Command::Run { program, args } = &command else {
         unreachable!("subcommands returned above");
     };
     if config.privileges.no_new_privs {
-        privileges::set_no_new_privs()?;
+        privileges::set_no_new_privs().map_err(|e| e.at("privileges"))?;
     }
-    let app = handover::prepare(program, args, &config.env)?;
+    let app = handover::prepare(program, args, &config.env).map_err(|e| e.at("exec"))?;
     if init::wanted(&config.init) {
-        return init::supervise(app, &config.init, config.log, startup);
+        return init::supervise(app, &config.init, config.log, startup).map_err(|e| e.at("init"));
     }
     startup.drop_pending("exec");
     startup.check("start-up")?;
-    Err(handover::exec(&app, startup))
+    Err(handover::exec(&app, startup).at("exec"))
 }
 
-fn resolve_secrets(config: &mut Config) -> Result<()> {
-    for done in secrets::resolve(&mut config.env, &config.file_env)? {
+fn resolve_secrets(config: &mut Config, startup: &Startup) -> Result<()> {
+    let done = secrets::resolve(&mut config.env, &config.file_env, startup)?;
+    register_resolved(&done, &config.env);
+    for done in done {
         info!(step = "secrets", file = %done.file, "{} set from its _FILE", done.name);
     }
     Ok(())
+}
+
+/// Registers the URL passwords of values read from `_FILE`s with the redactor.
+fn register_resolved(done: &[secrets::Resolved], env: &Environment) {
+    for d in done {
+        if let Some(value) = env.get(&d.name).and_then(|v| v.to_str()) {
+            redact::register_url(value);
+        }
+    }
 }
 
 /// Applies pending migrations when there are any to apply.

@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 use crate::config::PrivilegeSettings;
 use crate::environment::Environment;
-use crate::exit::{Error, Result};
+use crate::exit::{Error, Kind, Result};
 use crate::users::{self, Caller, Target};
 
 /// A summarised chown failure names at most this many files; the rest are counted.
@@ -44,9 +44,15 @@ pub fn refuse_setuid_install() -> Result<()> {
 pub fn target(settings: &PrivilegeSettings) -> Result<Option<Target>> {
     let Some(spec) = &settings.user else {
         if !settings.chown.is_empty() {
-            return Err(Error::usage(
-                "--chown needs --user: it gives the files to the user the app runs as",
-            ));
+            let message = "--chown needs --user: it gives the files to the user the app runs as";
+            return Err(match settings.chown_from_env {
+                true => Error::config(
+                    message
+                        .replace("--chown", "USHER_CHOWN")
+                        .replace("--user", "--user (USHER_USER)"),
+                ),
+                false => Error::usage(message),
+            });
         }
         return Ok(None);
     };
@@ -56,7 +62,13 @@ pub fn target(settings: &PrivilegeSettings) -> Result<Option<Target>> {
         uid: getuid().as_raw(),
         gid: getgid().as_raw(),
     };
-    let target = users::resolve(spec, caller, &passwd, &group)?;
+    let target = users::resolve(spec, caller, &passwd, &group).map_err(|e| match e.kind {
+        // A malformed spec from USHER_USER is a bad variable value: configuration.
+        Kind::Usage if settings.user_from_env => {
+            Error::config(e.message.replacen("--user", "USHER_USER", 1))
+        }
+        _ => e,
+    })?;
     check_can_become(&target, &passwd)?;
     Ok(Some(target))
 }

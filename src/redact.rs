@@ -1,22 +1,387 @@
-//! Redaction: the one function every database URL, and every driver message that may hold
-//! one, goes through before it is printed.
+//! Redaction: the one function every message goes through before it is printed — log lines,
+//! probe output, errors printed before logging starts.
 //!
-//! Hides the userinfo password (`user:****@`) and the values of `password=`/`sslpassword=`
-//! query parameters (any case, URL-encoded or not). Input that does not parse as a URL is still
-//! scanned for `scheme://user:secret@` and `password=` patterns, so a password never leaks
-//! through an error message that quotes a malformed URL.
+//! Two layers. First, the *known* secrets: every URL usher is given (arguments, environment,
+//! `NAME_FILE` values) is parsed by its structure, the way the `url` crate (sqlx's URL parser)
+//! and usher's own readiness parser read it, and its password — the userinfo password and the
+//! values of `password=`-like query parameters — is registered with every form a message could
+//! show it in (as written, percent-decoded, percent-encoded as the `url` crate and sqlx
+//! re-encode it, Debug-escaped). Every occurrence of any of them, anywhere in a message, is
+//! masked: a password with a space, a quote or an `@` cannot end a "word" early and slip out.
+//! Second, a scan for secrets that were never registered (a driver quoting some other URL):
+//! `scheme://user:secret@` and `password=secret` patterns.
+//!
+//! This module is pure std, so the fuzz targets in `fuzz/` include it as it is.
+
+#[cfg(not(test))]
+use std::sync::Mutex;
 
 const MASK: &str = "****";
 
 /// Query-parameter names whose values are secrets (compared case-insensitively).
 const SECRET_PARAMS: &[&str] = &["password", "sslpassword", "pass", "pwd"];
 
-/// `text` with every URL password and secret parameter value replaced by `****`.
-///
-/// Works on a bare URL and on free text containing URLs (driver error messages).
+/// Secrets registered by `register_url`, in every printable form, longest first. A process-wide
+/// registry rather than a value passed around: the log subscriber, which is process-wide too,
+/// must mask them in every line, including lines from libraries that never saw the URL.
+#[cfg(not(test))]
+static KNOWN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+#[cfg(not(test))]
+fn with_known<R>(f: impl FnOnce(&mut Vec<String>) -> R) -> R {
+    f(&mut KNOWN.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+// Unit tests run in parallel threads: each keeps its own registry, so the secrets one test
+// registers never mask another's expected output.
+#[cfg(test)]
+thread_local! {
+    static KNOWN: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+#[cfg(test)]
+fn with_known<R>(f: impl FnOnce(&mut Vec<String>) -> R) -> R {
+    KNOWN.with(|k| f(&mut k.borrow_mut()))
+}
+
+/// Registers the passwords `value` holds when it is a URL, so that every later message masks
+/// them. Values that are not URLs, or URLs without a password, register nothing.
+pub fn register_url(value: &str) {
+    let found = secret_forms(value);
+    if found.is_empty() {
+        return;
+    }
+    with_known(|known| {
+        for form in found {
+            if !known.contains(&form) {
+                known.push(form);
+            }
+        }
+        known.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    });
+}
+
+/// `text` with every known secret, the password of `text` itself when it is a URL, and every
+/// URL-password or `password=` pattern replaced by `****`.
 pub fn redact(text: &str) -> String {
-    let userinfo_done = redact_userinfo(text);
-    redact_params(&userinfo_done)
+    // `text` itself may be a URL; one already redacted (`user:****@`) is not masked again.
+    let mut secrets: Vec<String> = secret_forms(text)
+        .into_iter()
+        .filter(|s| s != MASK)
+        .collect();
+    with_known(|known| secrets.extend(known.iter().cloned()));
+    redact_with(text, &secrets)
+}
+
+/// `redact` with an explicit list of secrets instead of the registry (pure; for tests and
+/// fuzzing).
+pub fn redact_with(text: &str, secrets: &[String]) -> String {
+    let masked = mask(text, secrets);
+    let scanned = redact_params(&redact_userinfo(&masked));
+    // The scan only replaces text by `****`, which could complete a secret holding `*`.
+    mask(&scanned, secrets)
+}
+
+/// Every form in which a message could show the passwords of the URL `value`: empty when
+/// `value` is not a URL or holds no password.
+pub fn secret_forms(value: &str) -> Vec<String> {
+    let mut forms = Vec::new();
+    for raw in passwords(value) {
+        let mut add = |s: String| {
+            if !s.is_empty() && !forms.contains(&s) {
+                forms.push(s);
+            }
+        };
+        // The WHATWG parser (the `url` crate) drops tabs and newlines anywhere in the input.
+        let parsed: String = raw
+            .chars()
+            .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+            .collect();
+        // It also trims C0 controls and spaces at both ends of the input, which may end a
+        // query value: both readings are kept.
+        let c0 = |c: char| c <= ' ';
+        let readings = [
+            parsed.trim_end_matches(c0).to_string(),
+            parsed.trim_start_matches(c0).to_string(),
+            parsed.trim_matches(c0).to_string(),
+            parsed,
+        ];
+        for parsed in readings {
+            let decoded = percent_decode(&parsed, false);
+            let form_decoded = percent_decode(&parsed, true);
+            for s in [&parsed, &decoded, &form_decoded] {
+                add(s.clone());
+                add(s.escape_debug().to_string());
+                add(s.escape_default().to_string());
+            }
+            add(userinfo_encode(&parsed));
+            add(encode_non_alphanumeric(&decoded));
+            add(encode_non_alphanumeric(&decoded).to_ascii_lowercase());
+            add(encode_non_alphanumeric(&form_decoded));
+        }
+        add(raw.clone());
+        add(raw.escape_debug().to_string());
+        add(raw.escape_default().to_string());
+    }
+    forms
+}
+
+/// The password substrings of `value` as written, when it is a URL: the userinfo password
+/// and the values of secret query parameters.
+///
+/// The authority is found as the WHATWG URL standard (the `url` crate) finds it: after
+/// `scheme:` and `//` (any mix of `/` and `\`, or none, for the special schemes http, https,
+/// ws, wss, ftp), up to the first `/`, `?` or `#` (or `\` for special schemes); the userinfo
+/// ends at the *last* `@` in it, and the password starts after its first `:`. usher's own
+/// `--wait`/`health` parser reads `http://` URLs the same way.
+pub fn passwords(value: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    // Most environment values are not URLs: the exec path pays one scan for them.
+    if !value.contains(':') {
+        return found;
+    }
+    // Positions in `value` of its characters, without the tabs and newlines the parser drops,
+    // so the password is returned as written, tabs included.
+    let chars: Vec<(usize, char)> = value
+        .char_indices()
+        .filter(|(_, c)| !matches!(c, '\t' | '\n' | '\r'))
+        .collect();
+    let text_of = |from: usize, to: usize| -> String {
+        // What lies in `value` between the delimiter before character `from` and character
+        // `to` (or the end): the text as written, tabs and newlines included, which usher's
+        // readiness parser keeps.
+        let start = chars[from - 1].0 + chars[from - 1].1.len_utf8();
+        let end = chars.get(to).map_or(value.len(), |c| c.0);
+        value.get(start..end).unwrap_or_default().to_string()
+    };
+    // Leading C0 controls and spaces are ignored by the parser.
+    let mut i = 0;
+    while i < chars.len() && chars[i].1 <= ' ' {
+        i += 1;
+    }
+    let scheme_start = i;
+    if i >= chars.len() || !chars[i].1.is_ascii_alphabetic() {
+        return found;
+    }
+    while i < chars.len() && (chars[i].1.is_ascii_alphanumeric() || "+-.".contains(chars[i].1)) {
+        i += 1;
+    }
+    if i >= chars.len() || chars[i].1 != ':' {
+        return found;
+    }
+    let scheme: String = chars[scheme_start..i]
+        .iter()
+        .map(|(_, c)| c.to_ascii_lowercase())
+        .collect();
+    i += 1;
+    let special = matches!(scheme.as_str(), "http" | "https" | "ws" | "wss" | "ftp");
+    let has_authority = if special {
+        while i < chars.len() && matches!(chars[i].1, '/' | '\\') {
+            i += 1;
+        }
+        true
+    } else if i + 1 < chars.len() && chars[i].1 == '/' && chars[i + 1].1 == '/' {
+        i += 2;
+        true
+    } else {
+        false
+    };
+    let mut query_start = None;
+    if has_authority {
+        // A special scheme's authority also ends at a backslash for the `url` crate, but not
+        // for usher's readiness parser: both readings are taken.
+        let start = i;
+        let mut ends = Vec::new();
+        for backslash_ends in [special, false] {
+            let end = (start..chars.len())
+                .find(|&k| match chars[k].1 {
+                    '/' | '?' | '#' => true,
+                    '\\' => backslash_ends,
+                    _ => false,
+                })
+                .unwrap_or(chars.len());
+            if let Some(at) = (start..end).rev().find(|&k| chars[k].1 == '@') {
+                // The password starts after the first ':' — or after a first `%3A`, as usher's
+                // readiness parser decodes the whole userinfo before splitting it.
+                let colon = (start..at).find(|&k| chars[k].1 == ':');
+                let encoded = (start..at.saturating_sub(2)).find(|&k| {
+                    chars[k].1 == '%'
+                        && chars[k + 1].1 == '3'
+                        && chars[k + 2].1.eq_ignore_ascii_case(&'a')
+                });
+                if let Some(colon) = colon {
+                    found.push(text_of(colon + 1, at));
+                }
+                if let Some(encoded) = encoded.filter(|e| colon.is_none_or(|c| *e < c)) {
+                    found.push(text_of(encoded + 3, at));
+                }
+            }
+            ends.push(end);
+        }
+        i = ends[0];
+    }
+    // The query: after the first '?', up to '#'; pairs `key=value` split at '&' (the `url`
+    // crate's reading) — and, read a second time, also at ';', which some drivers accept.
+    while i < chars.len() {
+        match chars[i].1 {
+            '?' if query_start.is_none() => query_start = Some(i + 1),
+            '#' => break,
+            _ => {}
+        }
+        i += 1;
+    }
+    if let Some(q) = query_start {
+        for semicolon_splits in [false, true] {
+            let mut pair_start = q;
+            for k in q..=i {
+                if k == i || chars[k].1 == '&' || (semicolon_splits && chars[k].1 == ';') {
+                    if let Some(eq) = (pair_start..k).find(|&e| chars[e].1 == '=') {
+                        // The key as the parser sees it: without the tabs and newlines it
+                        // drops.
+                        let key: String = chars[pair_start..eq].iter().map(|(_, c)| c).collect();
+                        let key = percent_decode(&key, true);
+                        if SECRET_PARAMS.iter().any(|p| key.eq_ignore_ascii_case(p)) {
+                            found.push(text_of(eq + 1, k));
+                        }
+                    }
+                    pair_start = k + 1;
+                }
+            }
+        }
+    }
+    found.retain(|p| !p.is_empty());
+    let mut seen = Vec::new();
+    found.retain(|p| {
+        let new = !seen.contains(p);
+        seen.push(p.clone());
+        new
+    });
+    found
+}
+
+/// Secrets this long are masked wherever they appear; shorter ones only where a URL shows a
+/// password (`:pw@`, `=pw&`): masking every `p` of a message for the password `p` would make
+/// it unreadable, and a password of one to three characters is no secret anyway.
+pub const MIN_MASKED_ANYWHERE: usize = 4;
+
+/// Replaces the secrets in `text` (see `MIN_MASKED_ANYWHERE`), until none is left.
+///
+/// The mask never holds the secret it replaces (`****` for a secret with a character other
+/// than `*`, `[hidden]` for one made of stars only), so each round removes characters of the
+/// secret and the loop ends; a message still holding a secret after a few rounds (secrets
+/// that complete one another) is hidden whole.
+fn mask(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for _ in 0..8 {
+        let mut changed = false;
+        for secret in secrets.iter().filter(|s| !s.is_empty()) {
+            let mask = if secret.chars().all(|c| c == '*') {
+                "[hidden]"
+            } else {
+                MASK
+            };
+            if secret.chars().count() < MIN_MASKED_ANYWHERE {
+                if let Some(masked) = mask_in_place(&out, secret, mask) {
+                    out = masked;
+                    changed = true;
+                }
+            } else if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), mask);
+                changed = true;
+            }
+        }
+        if !changed {
+            return out;
+        }
+    }
+    let hidden = "[a message holding a secret was hidden]";
+    match secrets
+        .iter()
+        .any(|s| s.chars().count() >= MIN_MASKED_ANYWHERE && hidden.contains(s.as_str()))
+    {
+        false => hidden.to_string(),
+        true => String::new(),
+    }
+}
+
+/// `text` with `secret` masked where it stands as a URL password: after `:` (or `%3A`) and
+/// before `@`, or after `=` and before the end of a parameter. `None`: nothing to mask.
+fn mask_in_place(text: &str, secret: &str, mask: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut changed = false;
+    while let Some(pos) = rest.find(secret) {
+        let before = &rest[..pos];
+        let after = &rest[pos + secret.len()..];
+        let lower = before.to_ascii_lowercase();
+        let userinfo = (before.ends_with(':') || lower.ends_with("%3a")) && after.starts_with('@');
+        let parameter = before.ends_with('=')
+            && after.chars().next().is_none_or(|c| {
+                c.is_whitespace() || matches!(c, '&' | '#' | ';' | '"' | '\'' | ',')
+            });
+        out.push_str(before);
+        if userinfo || parameter {
+            out.push_str(mask);
+            changed = true;
+        } else {
+            out.push_str(secret);
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    changed.then_some(out)
+}
+
+/// `%41` → `A` (and `+` → space in form encoding); invalid escapes are kept as written,
+/// invalid UTF-8 becomes U+FFFD.
+fn percent_decode(text: &str, form: bool) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' if form => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The `url` crate's serialization of a password: the USERINFO percent-encode set
+/// (controls, space, `"#<>?`{}/:;=@[\]^|`, non-ASCII), `%` left as it is.
+fn userinfo_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for &b in text.as_bytes() {
+        if !(0x20..0x7f).contains(&b) || b" \"#<>?`{}/:;=@[\\]^|".contains(&b) {
+            out.push_str(&format!("%{b:02X}"));
+        } else {
+            out.push(b as char);
+        }
+    }
+    out
+}
+
+/// Every byte but ASCII letters and digits as `%XX`: how sqlx re-encodes a password.
+fn encode_non_alphanumeric(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for &b in text.as_bytes() {
+        if b.is_ascii_alphanumeric() {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// `scheme://user:secret@host` → `scheme://user:****@host`, for every URL in `text`.
@@ -99,7 +464,7 @@ fn redact_params(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{passwords, redact, redact_with, secret_forms};
 
     #[test]
     fn userinfo_password() {
@@ -175,5 +540,224 @@ mod tests {
             redact("from mysql://a:1@h1/x to postgres://b:2@h2/y"),
             "from mysql://a:****@h1/x to postgres://b:****@h2/y"
         );
+    }
+
+    #[test]
+    fn passwords_are_found_by_structure() {
+        assert_eq!(
+            passwords("postgres://u:Hunter2'Pa55 word@127.0.0.1:1/db"),
+            ["Hunter2'Pa55 word"]
+        );
+        assert_eq!(passwords("http:u:p w@h/x"), ["p w"]);
+        // The `url` crate ends the authority at a backslash, usher's readiness parser does not.
+        assert_eq!(passwords("HTTP:\\\\u:p@h\\x@y"), ["p", "p@h\\x"]);
+        assert_eq!(passwords("pg://u:a\tb@h"), ["a\tb"]);
+        assert_eq!(
+            passwords("  pg://u:x@h?a=1&Password=s%20t#f"),
+            ["x", "s%20t"]
+        );
+        assert!(passwords("pg:/u:p@h").is_empty());
+        assert!(passwords("host=db password=x").is_empty());
+        assert!(passwords("1pg://u:p@h").is_empty());
+    }
+
+    #[test]
+    fn every_form_of_a_known_password_is_masked() {
+        let url = "postgres://u:Hunter2'Pa55 w%40rd@127.0.0.1:1/db";
+        let forms = secret_forms(url);
+        for shown in [
+            "Hunter2'Pa55 w%40rd",
+            "Hunter2'Pa55 w@rd",
+            "Hunter2%27Pa55%20w%40rd",
+            "Hunter2\\'Pa55 w@rd",
+        ] {
+            let out = redact_with(&format!("x {shown} y"), &forms);
+            assert_eq!(out, "x **** y", "{shown}");
+        }
+    }
+
+    /// A password of `len` characters drawn from an alphabet of everything that ends a
+    /// "word" or has a meaning in a URL, plus letters, digits and non-ASCII.
+    fn password(seed: &mut u64, len: usize) -> String {
+        const ALPHABET: &[char] = &[
+            ' ', '\'', '"', '@', '/', '?', '#', '%', ':', ';', '&', '=', '+', '*', '\\', '\t', '<',
+            '>', '[', ']', '{', '}', '|', '^', '`', ',', '!', '$', '(', ')', '~', 'é', '€', 'ß',
+            '😀', '\u{7f}', '\u{1}', 'a', 'Z', 'q', '7', '0', 'x', 'K', '-', '.', '_',
+        ];
+        (0..len)
+            .map(|_| {
+                // xorshift64*: deterministic, so a failure can be replayed.
+                *seed ^= *seed >> 12;
+                *seed ^= *seed << 25;
+                *seed ^= *seed >> 27;
+                let r = seed.wrapping_mul(0x2545_f491_4f6c_dd1d);
+                ALPHABET[(r >> 33) as usize % ALPHABET.len()]
+            })
+            .collect()
+    }
+
+    /// Every output path that can be driven without a server: the URL shown by the wait,
+    /// health and migrate stages, messages quoting it (as drivers do, with Debug escaping),
+    /// configuration errors about it, readiness-parser errors, the database-URL check. For
+    /// thousands of generated passwords, none survives in any of them, in any form.
+    #[test]
+    fn no_output_holds_a_generated_password() {
+        use crate::config::Config;
+        use crate::environment::Environment;
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut checked = 0;
+        for round in 0..500 {
+            let p = password(&mut seed, 6 + round % 20);
+            let urls = [
+                format!("postgres://app:{p}@127.0.0.1:1/db"),
+                format!("mysql://root:{p}@db:3306/app?ssl-mode=disabled"),
+                format!("http://user:{p}@127.0.0.1:1/healthz"),
+                format!("tcp://user:{p}@db:5432"),
+                format!("postgres://db/app?user=app&password={p}"),
+                format!("  POSTGRES://app:{p}@db/app#frag"),
+            ];
+            for url in &urls {
+                let found = passwords(url);
+                // Only the passwords the parser finds are the URL's: a '/' or '#' in the
+                // password ends the authority, and what follows is a path, not a secret.
+                let Some(secret) = found.iter().find(|f| f.chars().count() >= 6) else {
+                    continue;
+                };
+                let secret = secret.clone();
+                let decoded = super::percent_decode(&secret, false);
+                super::with_known(Vec::clear);
+                super::register_url(url);
+                let mut outputs = vec![
+                    redact(url),
+                    redact(&format!("error connecting to {url}: timed out")),
+                    redact(&format!("error: {url:?} is bad")),
+                    redact(&format!("{{\"url\":\"{url}\"}}")),
+                ];
+                if let Err(fix) = crate::readiness::Target::parse(url) {
+                    outputs.push(redact(&fix));
+                }
+                for args in [
+                    vec!["--wait".to_string(), url.clone(), "true".to_string()],
+                    vec!["--user".to_string(), url.clone(), "true".to_string()],
+                ] {
+                    let args = args.into_iter().map(Into::into).collect();
+                    if let Err(e) = Config::from_args(args, Environment::default()) {
+                        outputs.push(redact(&e.message));
+                    }
+                }
+                let env = Environment::from_pairs([("USHER_WAIT", url.as_str())]);
+                if let Err(e) = Config::from_args(vec!["true".into()], env) {
+                    outputs.push(redact(&e.message));
+                }
+                #[cfg(feature = "_db")]
+                if let Err(e) = crate::db::backend_for("DATABASE_URL", url) {
+                    outputs.push(redact(&e.message));
+                }
+                for out in &outputs {
+                    assert!(!out.contains(&secret), "{url:?}: {secret:?} in {out:?}");
+                    assert!(!out.contains(&decoded), "{url:?}: {decoded:?} in {out:?}");
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked > 1000, "only {checked} URLs had a password");
+    }
+
+    /// Found by fuzz/ (target redact): usher's readiness parser does not end an authority at
+    /// a backslash, the `url` crate does for http.
+    #[test]
+    fn fuzz_regression_backslash_in_an_http_authority() {
+        let url = "http:// ser:pa%\u{1a})5sHTTP:\\\\u:p@h\\x8800passWordhz";
+        let forms = secret_forms(url);
+        let out = redact_with(url, &forms);
+        assert!(!out.contains("pa%\u{1a})5sHTTP:\\\\u:p"), "{out}");
+    }
+
+    /// Found by fuzz/ (target redact): the `url` crate trims trailing spaces off the input,
+    /// and so off a query value at its end.
+    #[test]
+    fn fuzz_regression_trailing_space_after_a_query_password() {
+        let url = "my-------srqysrsl:/:=@sr}qoh//:oT\u{4}//d\u{4}//d=Zpbl:/x?pwd=y-------srqysrs ";
+        let out = redact_with(url, &secret_forms(url));
+        assert!(!out.contains("y-------srqysrs"), "{out}");
+    }
+
+    /// Found by fuzz/ (target redact): a newline inside a parameter name is dropped by the
+    /// `url` crate, so `pw\nd=` is `pwd=`.
+    #[test]
+    fn fuzz_regression_newline_inside_a_parameter_name() {
+        let url = "gres://app:x@3/x?pw\nd=ss ";
+        assert_eq!(passwords(url), ["x", "ss "]);
+        assert!(!redact_with(url, &secret_forms(url)).contains("ss"));
+    }
+
+    /// Found by fuzz/ (target redact): the `url` crate splits a query at '&' only, so
+    /// `pwd=;t` holds the password `;t`.
+    #[test]
+    fn fuzz_regression_semicolon_in_a_query_password() {
+        let url = "mysql://r:+\0\0:p@@do\u{1}Dlhost:7232/x?pwd=;t";
+        assert!(!redact_with(url, &secret_forms(url)).contains(";t"));
+    }
+
+    /// Found by fuzz/ (target redact): usher's readiness parser keeps the newlines the
+    /// `url` crate drops, so a password may be nothing but a newline.
+    #[test]
+    fn fuzz_regression_a_newline_password() {
+        let url = "http://user:\n@host/";
+        assert_eq!(passwords(url), ["\n"]);
+        assert!(!redact_with(url, &secret_forms(url)).contains('\n'));
+    }
+
+    /// Found by fuzz/ (target redact): NUL characters are not trimmed off a userinfo
+    /// password.
+    #[test]
+    fn fuzz_regression_a_password_of_nul_characters() {
+        let url = "ttmymsql://root:\n\0\0\0\0\0\0@,asp#\0\0\0\0\0\0\0pa%\u{1a}1s";
+        assert!(!redact_with(url, &secret_forms(url)).contains("\0\0\0\0\0\0"));
+    }
+
+    /// Found by fuzz/ (target redact): usher's readiness parser decodes the userinfo before
+    /// splitting it, so `user%3Apass@` holds the password `pass`.
+    #[test]
+    fn fuzz_regression_an_encoded_colon_in_the_userinfo() {
+        let url = "http://eus0%2f%2frpa%25http%3a5le0th\u{1}\0\u{11}\0@";
+        assert!(!redact_with(url, &secret_forms(url)).contains("5le0th"));
+        assert_eq!(passwords("http://user%3Apass@h/"), ["pass"]);
+    }
+
+    #[test]
+    fn a_short_password_is_masked_where_the_url_shows_it_not_everywhere() {
+        let url = "postgres://u:p@127.0.0.1:1/x";
+        let out = redact_with(
+            &format!("waiting for PostgreSQL at {url}; stopped by SIGTERM"),
+            &secret_forms(url),
+        );
+        assert_eq!(
+            out,
+            "waiting for PostgreSQL at postgres://u:****@127.0.0.1:1/x; stopped by SIGTERM"
+        );
+        let url = "postgres://db/x?password=pw&sslmode=disable";
+        assert_eq!(
+            redact_with(&format!("{url} pw"), &secret_forms(url)),
+            "postgres://db/x?password=****&sslmode=disable pw"
+        );
+    }
+
+    /// Found by fuzz/ (target redact): only the end of the input is trimmed, so a value at
+    /// the end keeps its leading NULs.
+    #[test]
+    fn fuzz_regression_a_query_password_trimmed_at_one_end_only() {
+        let url = "postgres:/?a=1&pass=\0\0\0r\0";
+        assert!(!redact_with(url, &secret_forms(url)).contains("\0\0\0r"));
+    }
+
+    #[test]
+    fn a_password_made_of_stars_is_masked_too() {
+        let forms = secret_forms("pg://u:*****@h");
+        let out = redact_with("pg://u:*****@h and ***** and ******", &forms);
+        assert!(!out.contains("*****"), "{out}");
+        let forms = secret_forms("pg://u:**@h");
+        let out = redact_with("pg://u:**@h and **", &forms);
+        assert_eq!(out, "pg://u:****@h and **");
     }
 }

@@ -74,7 +74,7 @@ fn version() {
 }
 
 #[test]
-fn usage_errors_are_64_and_name_the_flag() {
+fn usage_errors_are_64_and_name_the_flag_bad_variables_78() {
     run(&mut usher())
         .expect_code(64)
         .expect_stderr_contains("no command given");
@@ -83,9 +83,10 @@ fn usage_errors_are_64_and_name_the_flag() {
         .expect_stderr_contains("--bogus");
     run(usher().args(["--log-format", "xml", "true"]))
         .expect_code(64)
-        .expect_stderr_contains("--log-format / USHER_LOG_FORMAT");
+        .expect_stderr_contains("--log-format: invalid value \"xml\"; use text or json");
+    // A bad variable is configuration (78), not usage: README's exit-code table.
     run(usher().env("USHER_LOG_LEVEL", "loud").arg("true"))
-        .expect_code(64)
+        .expect_code(78)
         .expect_stderr_contains("USHER_LOG_LEVEL");
     run(usher().args(["--user"]))
         .expect_code(64)

@@ -90,7 +90,7 @@ fn every_failure_exits_1_never_2() {
 fn a_bad_global_option_before_health_still_exits_1() {
     let run = common::run(usher().args(["--log-format", "xml", "health", "tcp://127.0.0.1:1"]));
     run.expect_code(1)
-        .expect_stderr_contains("--log-format / USHER_LOG_FORMAT");
+        .expect_stderr_contains("--log-format: invalid value");
     // The same mistake without health keeps its usage code.
     common::run(usher().args(["--log-format", "xml", "true"])).expect_code(64);
 }

@@ -139,7 +139,7 @@ fn the_mode_comes_from_the_environment_too() {
         run.describe()
     );
     common::run(common::usher().env("USHER_INIT", "sometimes").arg("true"))
-        .expect_code(64)
+        .expect_code(78)
         .expect_stderr_contains("USHER_INIT");
 }
 

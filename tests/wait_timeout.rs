@@ -108,6 +108,6 @@ fn passwords_in_missing_urls_are_hidden() {
 fn a_bad_wait_url_is_a_usage_error_before_any_wait() {
     let run = common::run(usher().args(["--wait", "db:5432", "true"]));
     run.expect_code(64)
-        .expect_stderr_contains("--wait / USHER_WAIT")
+        .expect_stderr_contains("--wait: invalid value")
         .expect_stderr_contains("tcp://HOST:PORT");
 }

@@ -35,7 +35,11 @@ pub fn sqlx(file_name: &str) -> NameMatch {
     };
     let Ok(version) = version.parse::<i64>() else {
         return NameMatch::Malformed(format!(
-            "the version {version:?} before the first underscore is not a whole number"
+            "the version {version:?} before the first underscore is {}",
+            match version.bytes().all(|b| b.is_ascii_digit()) {
+                true => "too large: sqlx versions are 64-bit, at most 9223372036854775807",
+                false => "not a whole number",
+            }
         ));
     };
     if rest.ends_with(".down.sql") {

@@ -144,13 +144,13 @@ pub fn health(
     no_pending: bool,
     timeout: Duration,
 ) -> std::result::Result<(), String> {
-    let (variable, url) = match config.env.text("DATABASE_URL") {
-        Ok(Some(u)) => ("DATABASE_URL", u),
-        Ok(None) => match config.env.text("MIGRATION_DATABASE_URL") {
-            Ok(Some(u)) => ("MIGRATION_DATABASE_URL", u),
-            _ => return Err("DATABASE_URL is not set".to_string()),
-        },
-        Err(e) => return Err(e.message),
+    let (variable, url) = match ["DATABASE_URL", "MIGRATION_DATABASE_URL"]
+        .into_iter()
+        .find_map(|var| config.env.text(var).transpose().map(|url| (var, url)))
+    {
+        Some((var, Ok(url))) => (var, url),
+        Some((_, Err(e))) => return Err(e.message),
+        None => return Err("DATABASE_URL is not set".to_string()),
     };
     check_url(variable, url)?;
     let dir = &config.migrate.dir;
@@ -161,21 +161,21 @@ pub fn health(
     };
     let runtime = runtime().map_err(|e| e.message)?;
     let name = application_name("usher-health");
+    let backend = backend_for(variable, url).map_err(|e| e.message)?;
     let pgpass = database::pgpass_file(&config.env);
     let endpoint = database::Endpoint {
         url,
         application_name: &name,
         pgpass: pgpass.as_deref(),
     };
-    let scheme = scheme(url);
-    let probe = async {
-        match backend(&scheme) {
-            Some(b) => {
-                migrator::health(b, &endpoint, &config.migrate, &files, no_pending, timeout).await
-            }
-            None => Err(unsupported(&scheme).message),
-        }
-    };
+    let probe = migrator::health(
+        backend,
+        &endpoint,
+        &config.migrate,
+        &files,
+        no_pending,
+        timeout,
+    );
     runtime
         .block_on(async {
             tokio::time::timeout(timeout, probe)
@@ -187,16 +187,24 @@ pub fn health(
 
 fn run(
     config: &Config,
-    url: &str,
+    url: (&str, &str),
     files: Vec<SqlFile>,
     deadline: Instant,
     startup: &Startup,
     action: Action,
 ) -> Result<i32> {
-    let scheme = scheme(url);
-    let runtime = runtime()?;
+    // An unknown --format is a usage error (64), an unknown USHER_FORMAT a configuration
+    // error (78): said before any connection.
+    if let Some(name) = &config.migrate.format {
+        format::by_name(name).map_err(|e| match config.migrate.format_from_env {
+            true => e,
+            false => Error::usage(e.message),
+        })?;
+    }
+    let (var, url) = url;
+    let backend = backend_for(var, url)?;
     // The runtime is dropped before returning: nothing of it survives into the app.
-    let backend = backend(&scheme).ok_or_else(|| unsupported(&scheme))?;
+    let runtime = runtime()?;
     runtime.block_on(async {
         let stop = stop::Stop::new(startup)?;
         let cx = Context {
@@ -222,29 +230,78 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| Error::os("creating the async runtime (epoll)", e))
 }
 
-fn scheme(url: &str) -> String {
-    url.split(':').next().unwrap_or("").to_ascii_lowercase()
-}
-
-fn unsupported(scheme: &str) -> Error {
-    Error::config(format!(
-        "the database URL scheme {scheme:?} is not supported by this build; use {}",
+/// The database behind the URL in variable `var`.
+///
+/// The value is never shown in an error: one that is not a URL may be anything — a libpq
+/// `host=… password=…` string, or a password file's contents when `DATABASE_URL_FILE` names
+/// the wrong file. Only a well-known scheme is named.
+pub(crate) fn backend_for(var: &str, url: &str) -> Result<Backend> {
+    let expected = format!(
+        "expected a URL such as postgres://app@db:5432/app (a password goes after the user: \
+         app:PASSWORD@db), with one of the schemes {}",
         SCHEMES.join(", ")
-    ))
+    );
+    let scheme = url
+        .split_once(':')
+        .map(|(scheme, _)| scheme)
+        .filter(|s| {
+            s.starts_with(|c: char| c.is_ascii_alphabetic())
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        })
+        .ok_or_else(|| {
+            Error::config(format!(
+                "{var} is not a URL; {expected} (its value is not shown: it may hold a password)"
+            ))
+        })?
+        .to_ascii_lowercase();
+    if let Some(backend) = backend(&scheme) {
+        return Ok(backend);
+    }
+    // Only a well-known scheme is named: any other word before a ':' may be part of a secret.
+    let known = [
+        "postgres",
+        "postgresql",
+        "mysql",
+        "mariadb",
+        "sqlite",
+        "http",
+        "https",
+        "redis",
+        "rediss",
+        "mongodb",
+        "mongodb+srv",
+        "amqp",
+        "amqps",
+        "mssql",
+        "sqlserver",
+        "oracle",
+        "jdbc",
+        "cockroachdb",
+        "clickhouse",
+        "file",
+        "tcp",
+    ];
+    let shown = if known.contains(&scheme.as_str()) {
+        format!(" {scheme:?}")
+    } else {
+        String::new()
+    };
+    Err(Error::config(format!(
+        "{var}: the URL scheme{shown} is not supported by this build; {expected}"
+    )))
 }
 
-/// `MIGRATION_DATABASE_URL` (DDL rights) if set, else `DATABASE_URL`; both were resolved from
-/// their `_FILE` secrets by the secrets stage.
-fn database_url(config: &Config) -> Result<Option<&str>> {
-    let (variable, url) = match config.env.text("MIGRATION_DATABASE_URL")? {
-        Some(url) => ("MIGRATION_DATABASE_URL", url),
-        None => match config.env.text("DATABASE_URL")? {
-            Some(url) => ("DATABASE_URL", url),
-            None => return Ok(None),
-        },
-    };
-    check_url(variable, url).map_err(Error::config)?;
-    Ok(Some(url))
+/// `MIGRATION_DATABASE_URL` (DDL rights) if set, else `DATABASE_URL`, with the variable's
+/// name; both were resolved from their `_FILE` secrets by the secrets stage.
+fn database_url(config: &Config) -> Result<Option<(&'static str, &str)>> {
+    for var in ["MIGRATION_DATABASE_URL", "DATABASE_URL"] {
+        if let Some(url) = config.env.text(var)? {
+            check_url(var, url).map_err(Error::config)?;
+            return Ok(Some((var, url)));
+        }
+    }
+    Ok(None)
 }
 
 /// What a URL must name before any connection is tried, so a URL no attempt can use is a
@@ -252,7 +309,9 @@ fn database_url(config: &Config) -> Result<Option<&str>> {
 /// needs a database (`mysql://host/` connects, then nothing can be migrated), a SQLite URL a
 /// file. The URL is shown redacted.
 fn check_url(variable: &str, url: &str) -> std::result::Result<(), String> {
-    let scheme = scheme(url);
+    let scheme = url
+        .split_once(':')
+        .map_or(String::new(), |(scheme, _)| scheme.to_ascii_lowercase());
     let rest = url.get(scheme.len() + 1..).unwrap_or("");
     let before_query = rest.split(['?', '#']).next().unwrap_or("");
     let missing = match scheme.as_str() {

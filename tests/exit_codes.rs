@@ -1,0 +1,309 @@
+//! Rule: the exit codes are an interface documented once — README's table, `--help`'s table
+//! (printed from src/exit.rs `TABLE`) agree row for row — and every documented code but 70
+//! (a bug) is what the real binary returns in a situation that must produce it.
+
+mod common;
+#[path = "common/servers.rs"]
+mod servers;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+use common::loopback::closed_port;
+use common::{TempDir, require_root, require_tool, run, usher, usher_path};
+
+/// `code → meaning` from README.md's "Exit codes" table, backticks removed.
+fn readme_table() -> BTreeMap<String, String> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("\n## Exit codes")
+        .nth(1)
+        .expect("README has an Exit codes section");
+    let section = section.split("\n## ").next().unwrap();
+    section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| "))
+        .filter_map(|l| {
+            let mut cells = l.trim_end_matches('|').split(" | ");
+            let code = cells.next()?.trim().to_string();
+            let meaning = cells.next()?.trim().replace('`', "");
+            (code != "code" && !code.starts_with("---")).then_some((code, meaning))
+        })
+        .collect()
+}
+
+/// `code → meaning` from `usher --help`.
+fn help_table() -> BTreeMap<String, String> {
+    let out = run(usher().arg("--help"));
+    out.expect_code(0);
+    out.stdout()
+        .split("Exit codes:\n")
+        .nth(1)
+        .expect("--help has an exit-code table")
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim_start();
+            let (code, meaning) = l.split_once(' ')?;
+            Some((code.to_string(), meaning.trim().to_string()))
+        })
+        .collect()
+}
+
+/// The codes the tests below produce with the real binary.
+const EXERCISED: &[&str] = &[
+    "0", "1", "64", "65", "66", "67", "68", "69", "71", "75", "76", "77", "78", "126", "127",
+    "128+N",
+];
+
+#[test]
+fn readme_and_help_list_the_same_codes_and_meanings() {
+    let readme = readme_table();
+    let help = help_table();
+    assert!(readme.len() >= 15, "{readme:?}");
+    assert_eq!(readme, help, "README.md's table and --help's differ");
+    // Every documented code but 70 (a bug) has a test below: a new row needs one.
+    for code in readme.keys() {
+        assert!(
+            code == "70" || EXERCISED.contains(&code.as_str()),
+            "exit code {code} is documented but no test below produces it"
+        );
+    }
+    // src/exit.rs TABLE is what --help prints; its source names every code too.
+    let source =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/exit.rs")).unwrap();
+    let table = source
+        .split("pub const TABLE")
+        .nth(1)
+        .and_then(|t| t.split("\n];").next())
+        .expect("src/exit.rs has TABLE");
+    for code in readme.keys() {
+        assert!(
+            table.contains(&format!("\"{code}\"")),
+            "{code} is not in src/exit.rs TABLE"
+        );
+    }
+}
+
+/// A directory with one migration, and a SQLite URL for a fresh database beside it.
+struct Sqlite {
+    dir: TempDir,
+}
+
+impl Sqlite {
+    fn new(sql: &str) -> Sqlite {
+        let dir = TempDir::new("exit-codes");
+        std::fs::create_dir(dir.join("migrations")).unwrap();
+        std::fs::write(dir.join("migrations/1_first.sql"), sql).unwrap();
+        Sqlite { dir }
+    }
+
+    fn usher(&self) -> Command {
+        let mut cmd = usher();
+        cmd.env(
+            "DATABASE_URL",
+            format!("sqlite://{}", self.dir.join("app.db").display()),
+        )
+        .arg("--migrations")
+        .arg(self.dir.join("migrations"));
+        cmd
+    }
+}
+
+#[track_caller]
+fn expect(code: i32, cmd: &mut Command) {
+    run(cmd).expect_code(code);
+}
+
+#[test]
+fn code_0_and_1() {
+    expect(0, usher().arg("true"));
+    expect(
+        0,
+        Sqlite::new("CREATE TABLE a (x INT);\n")
+            .usher()
+            .arg("migrate"),
+    );
+    let closed = format!("tcp://127.0.0.1:{}", closed_port());
+    expect(1, usher().args(["health", &closed]));
+    let pending = Sqlite::new("CREATE TABLE a (x INT);\n");
+    expect(1, pending.usher().args(["status", "--exit-code"]));
+}
+
+#[test]
+fn code_64_usage() {
+    expect(64, usher().arg("--bogus"));
+    expect(64, usher().args(["--wait-timeout", "soon", "true"]));
+    expect(64, usher().args(["--user", "4294967296", "true"]));
+}
+
+#[test]
+fn code_65_a_migration_failed() {
+    let db = Sqlite::new("CREATE TABLE a (x INT);\nNOT SQL AT ALL;\n");
+    expect(65, db.usher().arg("migrate"));
+}
+
+#[test]
+fn code_66_migration_files_unusable() {
+    let db = Sqlite::new("CREATE TABLE a (x INT);\n");
+    std::fs::write(db.dir.join("migrations/1_again.sql"), "SELECT 1;\n").unwrap();
+    expect(66, db.usher().arg("migrate"));
+    // A version beyond 64 bits is said to be too large, not "not a whole number".
+    let db = Sqlite::new("CREATE TABLE a (x INT);\n");
+    std::fs::write(
+        db.dir.join("migrations/99999999999999999999_huge.sql"),
+        "SELECT 1;\n",
+    )
+    .unwrap();
+    run(db.usher().arg("migrate"))
+        .expect_code(66)
+        .expect_stderr_contains("too large");
+    expect(
+        66,
+        usher().env("DATABASE_URL", "sqlite::memory:").args([
+            "--migrate",
+            "always",
+            "--migrations",
+            "/nonexistent/usher",
+            "true",
+        ]),
+    );
+}
+
+#[test]
+fn code_67_unknown_user() {
+    expect(67, usher().args(["--user", "no-such-user-usher", "true"]));
+}
+
+#[test]
+fn code_68_history_conflict() {
+    let db = Sqlite::new("CREATE TABLE a (x INT);\n");
+    expect(0, db.usher().arg("migrate"));
+    std::fs::write(
+        db.dir.join("migrations/1_first.sql"),
+        "CREATE TABLE a (x INT, y INT);\n",
+    )
+    .unwrap();
+    expect(68, db.usher().arg("migrate"));
+}
+
+#[test]
+fn code_69_not_ready() {
+    let closed = format!("tcp://127.0.0.1:{}", closed_port());
+    expect(
+        69,
+        usher().args(["--wait", &closed, "--wait-timeout", "200ms", "true"]),
+    );
+}
+
+#[test]
+fn code_71_a_system_call_failed() {
+    // Four descriptors: stdin, stdout, stderr and usher's signalfd; the socketpair of the
+    // --wait stage cannot be made.
+    let closed = format!("tcp://127.0.0.1:{}", closed_port());
+    let script = format!(
+        "ulimit -n 4 && exec {} --wait {closed} true",
+        common::sh_quote(usher_path())
+    );
+    let out = run(Command::new("sh")
+        .args(["-c", &script])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin"));
+    out.expect_code(71).expect_stderr_contains("socketpair");
+}
+
+#[test]
+fn code_75_lock_held_too_long() {
+    if !require_tool("flock") {
+        return;
+    }
+    let db = Sqlite::new("CREATE TABLE a (x INT);\n");
+    let file = db.dir.join("app.db");
+    std::fs::write(&file, b"").unwrap();
+    // Another "replica" holds the database file's migration lock (an exclusive flock).
+    let mut holder = Command::new("flock")
+        .args(["-x"])
+        .arg(&file)
+        .args(["sleep", "30"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let out = run(db.usher().args(["--lock-timeout", "300ms", "migrate"]));
+    let _ = holder.kill();
+    let _ = holder.wait();
+    out.expect_code(75);
+}
+
+#[test]
+fn code_76_the_database_refused() {
+    let Some(pg) = servers::Postgres::shared() else {
+        return;
+    };
+    let wrong_password = pg
+        .url("postgres")
+        .replace(servers::PASSWORD, "not-the-password");
+    let unknown_database = pg.url("no_such_database_usher");
+    let db = Sqlite::new("CREATE TABLE a (x INT);\n");
+    for url in [wrong_password, unknown_database] {
+        let out =
+            run(usher()
+                .env("DATABASE_URL", &url)
+                .args(["--wait-timeout", "10s", "health", "db"]));
+        out.expect_code(1);
+        let out = run(usher()
+            .env("DATABASE_URL", &url)
+            .args(["--wait-timeout", "10s", "--migrations"])
+            .arg(db.dir.join("migrations"))
+            .arg("migrate"));
+        servers::expect_failure(&out, 76);
+    }
+}
+
+#[test]
+fn code_77_privilege_drop_impossible() {
+    if !require_root() || !require_tool("setpriv") {
+        return;
+    }
+    // usher started as nobody cannot become root.
+    let out = run(Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(usher_path())
+        .args(["--user", "0:0", "true"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin"));
+    out.expect_code(77);
+}
+
+#[test]
+fn code_78_configuration() {
+    expect(78, usher().env("USHER_WAIT_TIMEOUT", "soon").arg("true"));
+    expect(
+        78,
+        usher()
+            .env("DATABASE_URL", "x")
+            .env("DATABASE_URL_FILE", "/etc/hostname")
+            .arg("true"),
+    );
+    expect(
+        78,
+        usher()
+            .env("DATABASE_URL_FILE", "/nonexistent/usher")
+            .arg("true"),
+    );
+}
+
+#[test]
+fn codes_126_127_and_128_plus_n() {
+    expect(126, usher().arg("/etc/hostname"));
+    expect(127, usher().arg("no-such-command-usher"));
+    // The app killed by SIGTERM: the supervisor exits 128+15.
+    expect(
+        143,
+        usher().args(["--init", "always", "sh", "-c", "kill -TERM $$"]),
+    );
+    expect(
+        137,
+        usher().args(["--init", "always", "sh", "-c", "kill -KILL $$"]),
+    );
+}

@@ -102,7 +102,8 @@ pub const TABLE: &[(&str, &str)] = &[
     ),
     (
         "66",
-        "migration files unusable: missing directory, bad or duplicate name, not UTF-8",
+        "migration files unusable: missing directory, bad or duplicate name, not UTF-8, a NUL \
+         byte, an unreadable .sql entry, a DELIMITER line",
     ),
     ("67", "the --user user or group does not exist"),
     (
@@ -135,7 +136,9 @@ pub const TABLE: &[(&str, &str)] = &[
     ),
     (
         "78",
-        "configuration: NAME and NAME_FILE both set, unreadable secret, bad USHER_* value",
+        "configuration: NAME and NAME_FILE both set, unreadable secret, bad USHER_* value, a \
+         database URL that is not a URL or names no database, migrating through a \
+         transaction-mode pooler",
     ),
     (
         "126",

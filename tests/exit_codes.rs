@@ -53,7 +53,7 @@ fn help_table() -> BTreeMap<String, String> {
 
 /// The codes the tests below produce with the real binary.
 const EXERCISED: &[&str] = &[
-    "0", "1", "64", "65", "66", "67", "68", "69", "71", "75", "76", "77", "78", "126", "127",
+    "0", "1", "64", "65", "66", "67", "68", "69", "71", "73", "75", "76", "77", "78", "126", "127",
     "128+N",
 ];
 
@@ -211,6 +211,23 @@ fn code_71_a_system_call_failed() {
         .env_clear()
         .env("PATH", "/usr/bin:/bin"));
     out.expect_code(71).expect_stderr_contains("socketpair");
+}
+
+#[test]
+fn code_73_a_pre_start_task_failed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("exit-codes-hooks");
+    let task = dir.join("10-fail");
+    std::fs::write(&task, "#!/bin/sh\nexit 3\n").unwrap();
+    std::fs::set_permissions(&task, std::fs::Permissions::from_mode(0o755)).unwrap();
+    expect(73, usher().arg("--hooks").arg(dir.path()).arg("true"));
+    // A task left without its execute bit is not skipped.
+    std::fs::set_permissions(&task, std::fs::Permissions::from_mode(0o644)).unwrap();
+    expect(73, usher().arg("--hooks").arg(dir.path()).arg("true"));
+    expect(
+        73,
+        usher().args(["--hooks", "/nonexistent/usher-hooks", "true"]),
+    );
 }
 
 #[test]

@@ -24,7 +24,7 @@ fi
 WORK=$(mktemp -d /tmp/usher-bench-docker.XXXXXX)
 TAG=usher-bench-stop:$$
 cleanup() {
-  docker rm -f $(docker ps -aq --filter "ancestor=$TAG") >/dev/null 2>&1 || true
+  docker ps -aq --filter "ancestor=$TAG" | xargs -r docker rm -f >/dev/null 2>&1 || true
   docker rmi -f "$TAG" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }

@@ -1,23 +1,24 @@
 # A Go service in a `scratch` image: no shell, no curl, no migration runtime. usher is the
 # entrypoint, the migration runner and the health probe. TLS to the database works without
 # /etc/ssl: usher carries the Mozilla roots (use sslrootcert=/path for a private CA).
-FROM golang:1.23 AS app
+#
+# Build from your Go module's root, with usher's image built once from usher's checkout:
+#   docker build -f Dockerfile.example --target usher -t usher .     (in usher's checkout)
+#   docker build -f scratch-go.Dockerfile -t my-go-app .
+# For a smaller usher, build that stage with `--no-default-features --features postgres`.
+#
+# Not built by the test suite: it needs a Go toolchain image and a Go program, neither of which
+# the registry-less test machine has; tests/dockerfiles.rs checks it statically (usher's
+# options and variables exist, no BuildKit-only syntax).
+ARG GO_IMAGE=golang:1.23
+ARG USHER_IMAGE=usher
+
+FROM ${GO_IMAGE} AS app
 WORKDIR /src
 COPY . .
 RUN CGO_ENABLED=0 go build -o /server ./cmd/server
 
-# usher's source as a named build context:
-#   docker build --build-context usher-src=path/to/usher -f scratch-go.Dockerfile .
-FROM rust:1-bookworm AS usher
-RUN apt-get update && apt-get install -y --no-install-recommends musl-tools \
- && rustup target add x86_64-unknown-linux-musl
-WORKDIR /src
-COPY --from=usher-src Cargo.toml Cargo.lock ./
-COPY --from=usher-src src/ src/
-# PostgreSQL only: a smaller binary.
-RUN cargo build --release --locked --target x86_64-unknown-linux-musl \
-      --no-default-features --features postgres \
- && cp target/x86_64-unknown-linux-musl/release/usher /usher
+FROM ${USHER_IMAGE} AS usher
 
 FROM scratch
 COPY --from=usher /usher /usher

@@ -29,6 +29,8 @@ pub struct Config {
     pub wait: WaitSettings,
     pub migrate: MigrateSettings,
     pub init: InitSettings,
+    /// `--hooks DIR`: pre-start tasks to run after the migrations; `None`: none.
+    pub hooks: Option<PathBuf>,
     /// The environment usher was started with; the stages turn it into the app's.
     pub env: Environment,
 }
@@ -209,6 +211,7 @@ const READY: &str = "Readiness";
 const MIGRATE: &str = "Migrations";
 const INIT: &str = "Init (PID 1)";
 const LOG: &str = "Logging";
+const HOOKS: &str = "Pre-start tasks";
 
 #[rustfmt::skip]
 const OPTIONS: &[Opt] = &[
@@ -240,6 +243,8 @@ const OPTIONS: &[Opt] = &[
         "what to do when the database has applied migrations with no file (a rollback)"),
     opt(MIGRATE, "allow-out-of-order", "USHER_ALLOW_OUT_OF_ORDER", Switch, "", "off",
         "apply a pending file older than the newest applied migration instead of failing"),
+    opt(HOOKS, "hooks", "USHER_HOOKS", Value, "DIR", "none",
+        "after migrating, run every executable file in DIR in name order, as the app's user"),
     opt(INIT, "init", "USHER_INIT", Value, "auto|always|never", "auto",
         "auto: stay as init when PID 1, else exec; always: supervise (as subreaper if not PID 1)"),
     opt(INIT, "signal-group", "USHER_SIGNAL_GROUP", Switch, "", "off",
@@ -255,6 +260,20 @@ const OPTIONS: &[Opt] = &[
 ];
 
 const SUBCOMMANDS: &[&str] = &["migrate", "status", "resolve", "health", "help", "version"];
+
+/// Whether `word` means something to usher itself: a subcommand or one of its flags. Given as
+/// the app's command (`ENTRYPOINT ["usher", "--"]` then `docker run IMAGE migrate`), it was
+/// surely meant for usher; the hand-over then says how to reach usher instead.
+pub fn is_usher_word(word: &str) -> bool {
+    if SUBCOMMANDS.contains(&word) || ["-h", "-V"].contains(&word) {
+        return true;
+    }
+    let Some(flag) = word.strip_prefix("--") else {
+        return false;
+    };
+    let name = flag.split_once('=').map_or(flag, |(name, _)| name);
+    ["help", "version"].contains(&name) || OPTIONS.iter().any(|o| o.flag == name)
+}
 
 /// Options as strings, before validation: env first, flags on top.
 #[derive(Default)]
@@ -485,6 +504,7 @@ impl Config {
             wait,
             migrate,
             init,
+            hooks: raw.all("hooks").last().map(PathBuf::from),
             env,
         })
     }
@@ -810,7 +830,8 @@ pub fn help_text() -> String {
          usher health TARGET [--timeout D] [--expect-status N] [--no-pending]\n                                            \
          one probe: http://HOST:PORT/PATH, tcp://HOST:PORT, unix:///PATH, file:///PATH, db\n\n\
          Start-up pipeline: configuration -> NAME_FILE secrets -> chown -> privilege drop ->\n\
-         wait for dependencies -> migrate -> exec the app (or, as PID 1, run it and stay as init).\n\
+         wait for dependencies -> migrate -> pre-start tasks -> exec the app (or, as PID 1, run it\n\
+         and stay as init).\n\
          Arguments after COMMAND are passed to it untouched.\n",
     );
     let mut section = "";

@@ -28,19 +28,25 @@ pub enum Kind {
     /// a pending file is older than the newest applied one, an applied migration has no file
     /// (with `--on-unknown error`), or a migration was left partly applied.
     HistoryConflict,
-    /// The database or a `--wait` dependency was not ready within `--wait-timeout`.
+    /// The database or a `--wait` dependency was not ready within `--wait-timeout`, or the
+    /// connection to the database was lost (server restarted, session terminated).
     Unavailable,
     /// A bug in usher.
     Internal,
     /// A system call failed (fork, exec of itself, prctl, …).
     Os,
+    /// A pre-start task (`--hooks`) failed, could not be executed, or its directory is
+    /// missing.
+    Hook,
     /// Another process held the migration lock for longer than `--lock-timeout`.
     LockTimeout,
     /// The database refused the connection for good: wrong password, unknown database,
     /// TLS verification failed, permission denied.
     DatabaseRefused,
-    /// The privilege drop cannot or did not happen: not root, a failing set*id call,
-    /// an irreversible-drop check that failed, or usher installed setuid.
+    /// The privilege drop or `--chown` cannot or did not happen: not root, a missing
+    /// capability (CAP_SETUID, CAP_SETGID, CAP_CHOWN), a failing set*id call, an
+    /// irreversible-drop check that failed, a volume whose owner cannot be changed, or usher
+    /// installed setuid.
     Privileges,
     /// The configuration is wrong: `NAME` and `NAME_FILE` both set, an unreadable secret file,
     /// a missing `DATABASE_URL`, an invalid `USHER_*` value.
@@ -67,6 +73,7 @@ impl Kind {
             Kind::Unavailable => 69,
             Kind::Internal => 70,
             Kind::Os => 71,
+            Kind::Hook => 73,
             Kind::LockTimeout => 75,
             Kind::DatabaseRefused => 76,
             Kind::Privileges => 77,
@@ -104,10 +111,15 @@ pub const TABLE: &[(&str, &str)] = &[
     ),
     (
         "69",
-        "the database or a --wait dependency was not ready within --wait-timeout",
+        "the database or a --wait dependency was not ready within --wait-timeout, or the \
+         connection to the database was lost",
     ),
     ("70", "internal error (a bug: please report it)"),
     ("71", "a system call failed"),
+    (
+        "73",
+        "a pre-start task (--hooks) failed or is not executable, or its directory is missing",
+    ),
     (
         "75",
         "the migration lock was held longer than --lock-timeout",
@@ -118,7 +130,8 @@ pub const TABLE: &[(&str, &str)] = &[
     ),
     (
         "77",
-        "privilege drop impossible or failed: not root, set*id failed, installed setuid",
+        "privilege drop or --chown impossible or failed: not root, a missing capability \
+         (CAP_SETUID, CAP_SETGID, CAP_CHOWN), set*id failed, installed setuid",
     ),
     (
         "78",
@@ -215,6 +228,7 @@ mod tests {
             Kind::Unavailable,
             Kind::Internal,
             Kind::Os,
+            Kind::Hook,
             Kind::LockTimeout,
             Kind::DatabaseRefused,
             Kind::Privileges,
@@ -240,6 +254,7 @@ mod tests {
             Kind::Unavailable,
             Kind::Internal,
             Kind::Os,
+            Kind::Hook,
             Kind::LockTimeout,
             Kind::DatabaseRefused,
             Kind::Privileges,

@@ -5,9 +5,13 @@ use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use std::os::unix::fs::MetadataExt;
+
 use nix::errno::Errno;
+use nix::sys::statvfs::{FsFlags, statvfs};
 use nix::unistd::{AccessFlags, access};
 
+use crate::config;
 use crate::environment::Environment;
 use crate::exit::{Error, Kind, Result};
 use crate::signals::Startup;
@@ -47,12 +51,63 @@ pub fn prepare(program: &OsStr, args: &[OsString], env: &Environment) -> Result<
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let path = find_program(program, env)?;
+    let path = find_program(program, env).map_err(|e| with_usher_hint(e, program, args))?;
     Ok(App {
         path,
         argv,
         envp: env.to_envp(),
     })
+}
+
+/// Fails early, before any waiting or migrating, when the app's command is a usher subcommand
+/// or flag that is not also a program in PATH: `ENTRYPOINT ["usher", "--"]` and then
+/// `docker run IMAGE migrate` would otherwise migrate and then exit 127.
+pub fn refuse_usher_word(program: &OsStr, args: &[OsString], env: &Environment) -> Result<()> {
+    if usher_word(program).is_none() {
+        return Ok(());
+    }
+    match find_program(program, env) {
+        Err(e) if e.kind == Kind::NotFound => Err(with_usher_hint(e, program, args)),
+        _ => Ok(()),
+    }
+}
+
+/// A "command not found" for one of usher's own words, with how to run usher instead.
+fn with_usher_hint(mut e: Error, program: &OsStr, args: &[OsString]) -> Error {
+    if e.kind == Kind::NotFound && usher_word(program).is_some() {
+        e.message = format!("{}; {}", e.message, usher_word_hint(program, args));
+    }
+    e
+}
+
+/// `program` as text when it is one of usher's own words.
+fn usher_word(program: &OsStr) -> Option<&str> {
+    program.to_str().filter(|w| config::is_usher_word(w))
+}
+
+/// How to run usher's own subcommand when the ENTRYPOINT's `--` made it the app's command.
+fn usher_word_hint(program: &OsStr, args: &[OsString]) -> String {
+    let word = program.to_string_lossy();
+    let what = if word.starts_with('-') {
+        "a usher option"
+    } else {
+        "a usher subcommand"
+    };
+    let usher = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "/usr/local/bin/usher".to_string());
+    let words = std::iter::once(program)
+        .chain(args.iter().map(OsString::as_os_str))
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>();
+    format!(
+        "{word} is {what}, but it came after `--` (an ENTRYPOINT [\"usher\", \"--\"]), which \
+         makes it the app's command; to run usher itself: `docker run --entrypoint {usher} \
+         IMAGE {}` (Kubernetes: command: [\"{usher}\", \"{}\"]), or remove the `--` from \
+         the ENTRYPOINT",
+        words.join(" "),
+        words.join("\", \"")
+    )
 }
 
 fn find_program(program: &OsStr, env: &Environment) -> Result<PathBuf> {
@@ -103,8 +158,9 @@ fn find_program(program: &OsStr, env: &Environment) -> Result<PathBuf> {
         return Err(Error::new(
             Kind::NotExecutable,
             format!(
-                "{}: permission denied (not executable by this user); chmod +x it or run as a user that may",
-                candidate.display()
+                "{}: permission denied: {}",
+                candidate.display(),
+                why_not_executable(&candidate)
             ),
         ));
     }
@@ -120,6 +176,67 @@ fn find_program(program: &OsStr, env: &Environment) -> Result<PathBuf> {
             path_var.to_string_lossy()
         ),
     ))
+}
+
+/// Why this user may not execute `path`, with the fix: a noexec mount (where chmod cannot
+/// help), no execute bit at all, execute bits that do not include this user, or — when the file
+/// itself may be executed — its `#!` interpreter, for the same reasons.
+fn why_not_executable(path: &Path) -> String {
+    if on_noexec_mount(path) {
+        return "the filesystem it is on is mounted noexec, so nothing there can be executed \
+                (chmod +x cannot help); mount it without noexec, or copy the program to an \
+                executable location"
+            .to_string();
+    }
+    let Ok(meta) = std::fs::metadata(path) else {
+        return "check its permissions and those of the directories above it".to_string();
+    };
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o111 == 0 {
+        return format!("it has no execute bit (mode {mode:04o}); chmod +x it");
+    }
+    if access(path, AccessFlags::X_OK).is_err() {
+        return format!(
+            "it is executable (mode {mode:04o}, owner {}:{}) but not by uid {} gid {}; chmod \
+             a+x it, or run as a user that may",
+            meta.uid(),
+            meta.gid(),
+            nix::unistd::geteuid(),
+            nix::unistd::getegid()
+        );
+    }
+    match interpreter(path) {
+        Some(interp) if on_noexec_mount(&interp) => format!(
+            "its #! interpreter {} is on a filesystem mounted noexec (chmod +x cannot help); \
+             mount it without noexec, or use an interpreter elsewhere",
+            interp.display()
+        ),
+        Some(interp) => format!(
+            "its #! interpreter {} cannot be executed by uid {}; chmod +x it or use another",
+            interp.display(),
+            nix::unistd::geteuid()
+        ),
+        None => "check the permissions of the directories above it and any security profile \
+                 (AppArmor, SELinux) that confines the app"
+            .to_string(),
+    }
+}
+
+fn on_noexec_mount(path: &Path) -> bool {
+    statvfs(path).is_ok_and(|fs| fs.flags().contains(FsFlags::ST_NOEXEC))
+}
+
+/// The interpreter named by a script's `#!` line, if it has one.
+fn interpreter(path: &Path) -> Option<PathBuf> {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(path).ok()?.read(&mut head).ok()?;
+    let line = head[..n].strip_prefix(b"#!")?;
+    let line = line.split(|b| *b == b'\n').next()?;
+    let word = line
+        .split(|b| *b == b' ' || *b == b'\t')
+        .find(|w| !w.is_empty())?;
+    Some(PathBuf::from(OsStr::from_bytes(word)))
 }
 
 /// Replaces usher with the app: same PID, nothing of usher left. Restores the inherited signal
@@ -162,11 +279,53 @@ pub fn exec_error(app: &App, errno: Errno) -> Error {
         ),
         Errno::EACCES => Error::new(
             Kind::NotExecutable,
-            format!("{path}: permission denied; chmod +x it, or check noexec mounts"),
+            format!(
+                "{path}: permission denied: {}",
+                why_not_executable(&app.path)
+            ),
         ),
         other => Error::new(
             Kind::NotExecutable,
             format!("{path}: cannot execute: {}", other.desc()),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usher_words_are_its_subcommands_and_flags() {
+        for word in [
+            "migrate",
+            "status",
+            "resolve",
+            "health",
+            "help",
+            "version",
+            "--help",
+            "-h",
+            "--version",
+            "-V",
+            "--user",
+            "--user=app",
+            "--init",
+        ] {
+            assert!(usher_word(OsStr::new(word)).is_some(), "{word}");
+        }
+        for word in ["node", "migrations", "--no-such-flag", "-x", "", "sh"] {
+            assert!(usher_word(OsStr::new(word)).is_none(), "{word}");
+        }
+    }
+
+    #[test]
+    fn the_hint_gives_the_whole_command() {
+        let hint = usher_word_hint(OsStr::new("migrate"), &["--dry-run".into()]);
+        assert!(hint.contains("IMAGE migrate --dry-run`"), "{hint}");
+        assert!(hint.contains("\"migrate\", \"--dry-run\"]"), "{hint}");
+        assert!(hint.contains("a usher subcommand"), "{hint}");
+        let hint = usher_word_hint(OsStr::new("--help"), &[]);
+        assert!(hint.contains("a usher option"), "{hint}");
     }
 }

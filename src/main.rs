@@ -22,6 +22,7 @@ mod environment;
 mod exit;
 mod handover;
 mod health;
+mod hooks;
 mod init;
 mod log;
 mod privileges;
@@ -129,8 +130,12 @@ fn boot(mut config: Config, startup: &Startup) -> Result<i32> {
         _ => {}
     }
 
-    // 1. Refuse a setuid install (gosu's rule).
+    // 1. Refuse a setuid install (gosu's rule), and a usher subcommand given as the app's
+    //    command (`ENTRYPOINT ["usher", "--"]`, then `docker run IMAGE migrate`).
     privileges::refuse_setuid_install()?;
+    if let Command::Run { program, args } = &command {
+        handover::refuse_usher_word(program, args, &config.env)?;
+    }
     // 2. Turn NAME_FILE secrets into variables, as root.
     resolve_secrets(&mut config)?;
     startup.check("start-up")?;
@@ -155,7 +160,11 @@ fn boot(mut config: Config, startup: &Startup) -> Result<i32> {
         _ => return database_command(&command, &config, deadline, startup),
     }
     startup.check("start-up")?;
-    // 7. Hand over: exec the app, or run it under usher as init.
+    // 7. Run the pre-start tasks (--hooks), as the app's user, with its environment.
+    if let Some(dir) = &config.hooks {
+        hooks::run(dir, &config, startup)?;
+    }
+    // 8. Hand over: exec the app, or run it under usher as init.
     let Command::Run { program, args } = &command else {
         unreachable!("subcommands returned above");
     };
@@ -166,15 +175,7 @@ fn boot(mut config: Config, startup: &Startup) -> Result<i32> {
     if init::wanted(&config.init) {
         return init::supervise(app, &config.init, config.log, startup);
     }
-    for signal in startup.drain_pending() {
-        if !signals::ignored_by_default(signal) {
-            warn!(
-                step = "exec",
-                "{} arrived during start-up, before the app could handle it; dropped",
-                exit::signal_name(signal)
-            );
-        }
-    }
+    startup.drop_pending("exec");
     startup.check("start-up")?;
     Err(handover::exec(&app, startup))
 }

@@ -1,13 +1,15 @@
 //! Signals during start-up: what usher inherited, and a prompt, clean stop on TERM/INT/QUIT.
 //!
 //! The first thing usher does is block every signal it may have to forward (all but SIGKILL,
-//! SIGSTOP and the synchronous faults), so nothing that arrives during start-up is lost:
+//! SIGSTOP and the synchronous faults), so nothing that arrives during start-up goes unnoticed:
 //! - TERM, INT and QUIT mean "stop": they are readable on a signalfd, which the long stages
 //!   (waiting, migrating) watch, and which every stage boundary checks. usher then exits
 //!   128+N after cleaning up (no app is started).
-//! - Any other signal stays pending. In init mode the supervisor forwards it once the app is
-//!   running; in exec mode it is dropped with a warning just before the exec (it arrived before
-//!   any app could handle it, and unblocking it would kill usher instead).
+//! - Any other signal (HUP, USR1, USR2, WINCH, …) stays pending until the hand-over, then is
+//!   dropped with a warning, in exec mode and in init mode alike: it arrived before any app
+//!   could install a handler for it, and delivered then it would kill the app (a HUP meant as
+//!   "reload" would stop it with 129) or, in exec mode, usher itself. Once the app runs, init
+//!   mode forwards every signal.
 //!
 //! The app must start with the mask and dispositions usher itself was started with (tini's
 //! `sigconf` rule), so they are captured before anything changes and restored right before
@@ -173,19 +175,30 @@ impl Startup {
         }
     }
 
-    /// Exec mode: signals other than TERM/INT/QUIT that arrived during start-up, taken off
-    /// the pending set so restoring the mask does not deliver them to usher itself.
-    pub fn drain_pending(&self) -> Vec<i32> {
-        // TERM/INT/QUIT are left pending for `check`, which turns them into a clean stop.
-        let mut others = blockable();
-        for s in STOP {
-            others.remove(*s);
+    /// Exec mode: drops the signals other than TERM/INT/QUIT that arrived during start-up
+    /// (`drop_early_signals`), so restoring the mask does not deliver them to usher itself.
+    pub fn drop_pending(&self, step: &str) {
+        drop_early_signals(&blockable(), step);
+    }
+}
+
+/// Takes the signals of `set` (which must be blocked) other than TERM/INT/QUIT off the pending
+/// set and drops them, with a warning for those whose default action is not to do nothing:
+/// they arrived during start-up, before the app could install a handler. TERM/INT/QUIT are
+/// left pending for the caller, which turns them into a clean stop.
+pub fn drop_early_signals(set: &SigSet, step: &str) {
+    let mut others = *set;
+    for s in STOP {
+        others.remove(*s);
+    }
+    while let Some(signal) = sys::take_signal(&others, Duration::ZERO) {
+        if !ignored_by_default(signal) {
+            tracing::warn!(
+                step,
+                "{} arrived during start-up, before the app could handle it; dropped",
+                crate::exit::signal_name(signal)
+            );
         }
-        let mut taken = Vec::new();
-        while let Some(signal) = sys::take_signal(&others, Duration::ZERO) {
-            taken.push(signal);
-        }
-        taken
     }
 }
 

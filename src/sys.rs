@@ -98,6 +98,52 @@ pub fn res_ids() -> ((u32, u32, u32), (u32, u32, u32)) {
     ((ru, eu, su), (rg, eg, sg))
 }
 
+/// Sets usher's own `HOME` (not only the app's) after the privilege drop, so that what usher
+/// itself does afterwards — a database driver looking for `~/.pgpass` or `~/.postgresql/` — acts
+/// as the target user, not as root.
+pub fn set_own_home(home: &str) {
+    // SAFETY: `set_var` is unsafe because another thread may read the environment at the same
+    // time. usher is single-threaded here: the privilege drop runs before the wait stage starts
+    // its threads and before the database stage starts its runtime, and nothing before it
+    // spawns any.
+    unsafe { std::env::set_var("HOME", home) }
+}
+
+/// This process's effective capabilities as a bit set (bit N = capability N), from
+/// `capget(2)`: the same set as `CapEff` in /proc/self/status, without needing /proc and without
+/// the kernel formatting the whole status file. `None` if the call fails.
+pub fn effective_capabilities() -> Option<u64> {
+    /// `struct __user_cap_header_struct` (linux/capability.h).
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: c_int,
+    }
+    /// `struct __user_cap_data_struct`; version 3 fills two of them (capabilities 0–31, 32–63).
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    let mut header = Header {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    // SAFETY: capget reads the header and writes two data structs, which both point to.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut header as *mut Header,
+            data.as_mut_ptr(),
+        )
+    };
+    (r == 0).then(|| u64::from(data[0].effective) | u64::from(data[1].effective) << 32)
+}
+
 /// A signal set as bits: bit N-1 is signal N, for N in 1..=64 (real-time signals included,
 /// which nix's `Signal` does not cover).
 pub fn mask_bits(set: &SigSet) -> u64 {

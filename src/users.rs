@@ -190,21 +190,46 @@ pub fn resolve(spec: &str, caller: Caller, passwd: &str, group: &str) -> Result<
     Ok(target)
 }
 
+/// At most this many supplementary groups are listed in a message; a user in thousands of
+/// groups (the kernel allows 65,536) would otherwise make one log line hundreds of kilobytes.
+pub const GROUPS_SHOWN: usize = 16;
+
 /// Like the `id` command, for log lines: `app (uid 1000, gid 1000, groups 27,100)`.
 pub fn describe(t: &Target) -> String {
-    let groups = if t.groups.is_empty() {
-        "none".to_string()
-    } else {
-        t.groups
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    match &t.name {
-        Some(name) => format!("{name} (uid {}, gid {}, groups {groups})", t.uid, t.gid),
-        None => format!("uid {}, gid {}, groups {groups}", t.uid, t.gid),
+    describe_ids(t.name.as_deref(), t.uid, t.gid, &t.groups)
+}
+
+/// `describe` from its parts, for identities that are not a `Target` (usher's own).
+pub fn describe_ids(name: Option<&str>, uid: u32, gid: u32, groups: &[u32]) -> String {
+    let groups = group_list(groups);
+    match name {
+        Some(name) => format!("{name} (uid {uid}, gid {gid}, groups {groups})"),
+        None => format!("uid {uid}, gid {gid}, groups {groups}"),
     }
+}
+
+/// `27,100`, `none`, or the first `GROUPS_SHOWN` and `… and N more`.
+pub fn group_list(groups: &[u32]) -> String {
+    if groups.is_empty() {
+        return "none".to_string();
+    }
+    let shown = groups
+        .iter()
+        .take(GROUPS_SHOWN)
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    match groups.len().saturating_sub(GROUPS_SHOWN) {
+        0 => shown,
+        more => format!("{shown}… and {more} more"),
+    }
+}
+
+/// The name of the first /etc/passwd entry with `uid`, for messages about usher's own identity.
+pub fn name_of(uid: u32, passwd: &str) -> Option<String> {
+    passwd_entries(passwd)
+        .find(|e| e.uid == uid)
+        .map(|e| e.name.to_string())
 }
 
 #[cfg(test)]
@@ -294,6 +319,23 @@ mod tests {
         let t = resolve("1000:1000", NOBODY, "", "").unwrap();
         assert_eq!((t.uid, t.gid, t.home.as_str()), (1000, 1000, "/"));
         assert!(resolve("app", NOBODY, "", "").is_err());
+    }
+
+    #[test]
+    fn long_group_lists_are_capped() {
+        let groups: Vec<u32> = (1000..1000 + 65_536).collect();
+        let t = Target {
+            uid: 1,
+            gid: 1,
+            groups,
+            home: "/".into(),
+            name: Some("many".into()),
+        };
+        let line = describe(&t);
+        assert!(line.len() < 200, "{line}");
+        assert!(line.ends_with("1015… and 65520 more)"), "{line}");
+        assert_eq!(group_list(&[]), "none");
+        assert_eq!(group_list(&[27, 100]), "27,100");
     }
 
     #[test]

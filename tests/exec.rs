@@ -314,3 +314,135 @@ fn a_migration_run_before_the_exec_leaves_no_trace_in_the_app_s_signal_state() {
         "the migration stage did not run"
     );
 }
+
+/// A usher subcommand or flag given as the app's command (`ENTRYPOINT ["usher", "--"]`, then
+/// `docker run IMAGE migrate`) fails at once with 127 and says how to run usher itself —
+/// before waiting or migrating, so nothing else happens.
+#[test]
+fn a_usher_subcommand_after_the_double_dash_says_how_to_run_usher() {
+    let dir = TempDir::new("exec-usher-word");
+    for words in [
+        &["migrate"][..],
+        &["migrate", "--dry-run"],
+        &["status"],
+        &["resolve", "20250101000000", "--applied"],
+        &["health", "db"],
+        &["help"],
+        &["version"],
+        &["--help"],
+        &["-h"],
+        &["--version"],
+        &["--user=app"],
+    ] {
+        let started = std::time::Instant::now();
+        // A dependency that never appears: usher must not wait for it (60 s) first.
+        let out = run(usher()
+            .arg("--wait")
+            .arg(format!("file://{}", dir.join("never").display()))
+            .arg("--")
+            .args(words));
+        out.expect_code(127)
+            .expect_stderr_contains("command not found")
+            .expect_stderr_contains("docker run --entrypoint ")
+            .expect_stderr_contains(&format!("IMAGE {}", words.join(" ")))
+            .expect_stderr_contains("remove the `--`");
+        assert_eq!(
+            out.stderr().matches("docker run --entrypoint").count(),
+            1,
+            "the advice once\n{}",
+            out.describe()
+        );
+        assert!(
+            !out.stderr().contains("waiting"),
+            "usher waited first\n{}",
+            out.describe()
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{}",
+            out.describe()
+        );
+    }
+    // A program of the image that happens to share the name runs as usual.
+    let prog = dir.join("status");
+    std::fs::write(&prog, "#!/bin/sh\necho the-image-s-status\n").unwrap();
+    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+    run(usher()
+        .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
+        .args(["--", "status"]))
+    .expect_code(0)
+    .expect_stdout_contains("the-image-s-status");
+    // Any other missing command gets no such advice.
+    let out = run(usher().args(["--", "no-such-command-anywhere"]));
+    out.expect_code(127);
+    assert!(!out.stderr().contains("entrypoint"), "{}", out.describe());
+}
+
+/// A program on a filesystem mounted noexec is reported as such, not as "chmod +x it" (which
+/// cannot help), whether it is found through PATH or given as a path.
+#[test]
+fn a_program_on_a_noexec_mount_is_reported_as_such() {
+    if !common::require_root() || !common::require_tool("unshare") {
+        return;
+    }
+    let dir = TempDir::new("exec-noexec");
+    let mnt = dir.join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    // A private tmpfs mounted noexec, holding an executable script and a copy of a binary.
+    let script = "mount -t tmpfs -o noexec tmpfs \"$1\" && \
+                  printf '#!/bin/sh\\necho ran\\n' > \"$1/tool\" && cp /bin/true \"$1/bin-true\" && \
+                  chmod 755 \"$1/tool\" \"$1/bin-true\" && shift && exec \"$@\"";
+    for (path_var, command) in [
+        (
+            format!("{}:/usr/bin:/bin", mnt.display()),
+            "tool".to_string(),
+        ),
+        (
+            format!("{}:/usr/bin:/bin", mnt.display()),
+            "bin-true".to_string(),
+        ),
+        (
+            "/usr/bin:/bin".to_string(),
+            mnt.join("tool").display().to_string(),
+        ),
+        (
+            "/usr/bin:/bin".to_string(),
+            mnt.join("bin-true").display().to_string(),
+        ),
+    ] {
+        let out = run(common::in_mount_namespace(script)
+            .arg(&mnt)
+            .arg(common::usher_path())
+            .args(["--", &command])
+            .env("PATH", &path_var));
+        out.expect_code(126)
+            .expect_stderr_contains("mounted noexec")
+            .expect_stderr_contains("mount it without noexec");
+        assert!(!out.stderr().contains("chmod +x it"), "{}", out.describe());
+        assert!(!out.stdout().contains("ran"), "{}", out.describe());
+    }
+    // The same in init mode, where the supervisor's child fails to exec.
+    let out = run(common::in_mount_namespace(script)
+        .arg(&mnt)
+        .arg(common::usher_path())
+        .args(["--init", "always", "--"])
+        .arg(mnt.join("bin-true")));
+    out.expect_code(126)
+        .expect_stderr_contains("mounted noexec");
+    // A script elsewhere whose #! interpreter sits on the noexec mount: the interpreter is named.
+    let script_elsewhere = dir.join("uses-noexec-interpreter");
+    std::fs::write(
+        &script_elsewhere,
+        format!("#!{}/bin-true\necho ran\n", mnt.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script_elsewhere, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = run(common::in_mount_namespace(script)
+        .arg(&mnt)
+        .arg(common::usher_path())
+        .arg("--")
+        .arg(&script_elsewhere));
+    out.expect_code(126)
+        .expect_stderr_contains(&format!("#! interpreter {}/bin-true", mnt.display()))
+        .expect_stderr_contains("mounted noexec");
+}

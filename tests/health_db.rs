@@ -154,10 +154,17 @@ impl Postgres {
             .expect("start postgres");
         let pg = Postgres { port, child };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        // Listening is not ready: until recovery ends it answers "starting up" (57P03).
+        let ready = || {
+            Command::new(Path::new(PG_BIN).join("pg_isready"))
+                .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        while TcpStream::connect(("127.0.0.1", port)).is_err() || !ready() {
             assert!(
                 Instant::now() < deadline,
-                "postgres did not listen within 30 s"
+                "postgres did not accept connections within 30 s"
             );
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -94,6 +94,35 @@ fn never_as_pid_1_execs_the_app() {
     assert_eq!(field(&run, "pid="), "1", "{}", run.describe());
 }
 
+/// Exec'ing the app as PID 1 is allowed, with a warning that the app alone must then handle
+/// SIGTERM and reap zombies (from the flag or from USHER_INIT); outside PID 1 there is nothing
+/// to warn about.
+#[test]
+fn never_as_pid_1_warns_that_the_app_must_handle_sigterm_and_zombies() {
+    if !require_pid_namespaces() {
+        return;
+    }
+    for cmd in [
+        usher_in_pid_namespace().args(["--init", "never", "true"]),
+        usher_in_pid_namespace()
+            .env("USHER_INIT", "never")
+            .arg("true"),
+    ] {
+        let mut run = Live::start(cmd);
+        run.expect_code(0);
+        for needle in ["PID 1", "SIGTERM", "zombies", "--init auto"] {
+            assert!(
+                run.stderr().contains(needle),
+                "{needle}\n{}",
+                run.describe()
+            );
+        }
+    }
+    let mut run = Live::start(common::usher().args(["--init", "never", "true"]));
+    run.expect_code(0);
+    assert!(run.stderr().is_empty(), "{}", run.describe());
+}
+
 /// The mode also comes from USHER_INIT; a bad value is a usage error naming it.
 #[test]
 fn the_mode_comes_from_the_environment_too() {

@@ -1,7 +1,7 @@
 //! Rule: as PID 1, usher forwards every signal but SIGCHLD and the synchronous faults to the
 //! app, so an app without a SIGTERM handler stops within 1 s of a SIGTERM sent to PID 1 from
-//! outside the namespace (as `docker stop` does); and no signal that arrives during start-up
-//! is lost.
+//! outside the namespace (as `docker stop` does); during start-up, TERM/INT/QUIT stop usher
+//! and any other signal is dropped with a warning (the app could not handle it yet).
 mod common;
 
 use std::io::Write;
@@ -141,55 +141,83 @@ fn sigterm_during_start_up_ends_usher_with_143() {
     assert!(run.stderr().contains("SIGTERM"), "{}", run.describe());
 }
 
-/// A signal that arrives during start-up, before the app exists, reaches the app once it
-/// runs. (The app inherits USR1 blocked from the test, so the forwarded USR1 waits for it
-/// instead of racing with the printer's own set-up.)
+/// A signal other than TERM/INT/QUIT that arrives during start-up (a `docker kill -s HUP` meant
+/// as "reload") is dropped with a warning, as in exec mode: forwarded the moment the app starts,
+/// before it could install a handler, it would kill it (exit 129). The app starts and runs on.
 #[test]
-fn a_signal_sent_during_start_up_reaches_the_app() {
-    if !require_pid_namespaces() || !common::require_tool("mkfifo") {
+fn a_reload_signal_during_start_up_is_dropped_and_the_app_survives() {
+    if !require_pid_namespaces() {
         return;
     }
-    let dir = common::TempDir::new("init-startup-usr1");
-    let fifo = dir.join("secret");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
-    let mut cmd = usher_in_pid_namespace();
-    cmd.env("API_KEY_FILE", &fifo)
-        .args(["--file-env", "API_KEY"])
-        .arg(example("init_sigprint"))
-        .args(["--exit-on", "USR1"]);
-    block_in_child(&mut cmd, Signal::SIGUSR1);
-    let mut run = Live::start(&mut cmd);
-    let usher = namespace_init(&mut run);
-    let mut secret = open_when_usher_reads(&mut run, &fifo);
-    send(usher, Signal::SIGUSR1);
-    secret.write_all(b"k\n").unwrap();
-    drop(secret);
-    run.wait_for_stdout("child got SIGUSR1\n");
-    run.expect_code(0);
+    for signal in [
+        Signal::SIGHUP,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGALRM,
+    ] {
+        let dir = common::TempDir::new("init-startup-hup");
+        let ready = dir.join("ready");
+        // A start-up that lasts until the test creates the file; the app would die of the
+        // signal's default action if it got it.
+        let mut run = Live::start(
+            usher_in_pid_namespace()
+                .arg("--wait")
+                .arg(format!("file://{}", ready.display()))
+                .args([
+                    "sh",
+                    "-c",
+                    "echo app started; sleep 0.3; echo app still running",
+                ]),
+        );
+        let usher = namespace_init(&mut run);
+        run.wait_for_stderr("waiting up to");
+        send(usher, signal);
+        std::fs::write(&ready, "").unwrap();
+        run.expect_code(0);
+        assert!(
+            run.stdout().contains("app still running"),
+            "{signal}\n{}",
+            run.describe()
+        );
+        assert!(
+            run.stderr()
+                .contains(&format!("{} arrived during start-up", signal.as_str())),
+            "{}",
+            run.describe()
+        );
+        assert!(run.stderr().contains("dropped"), "{}", run.describe());
+    }
 }
 
-/// Starts `cmd` with `signal` blocked (inherited by unshare, usher and the app).
-fn block_in_child(cmd: &mut std::process::Command, signal: Signal) {
-    use std::os::unix::process::CommandExt;
-    let mut set = nix::sys::signal::SigSet::empty();
-    set.add(signal);
-    // SAFETY: sigprocmask is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            nix::sys::signal::pthread_sigmask(
-                nix::sys::signal::SigmaskHow::SIG_BLOCK,
-                Some(&set),
-                None,
-            )
-            .map_err(std::io::Error::from)
-        });
+/// The drop is for start-up only: a signal sent once the app runs reaches it, and the one
+/// dropped during start-up never does.
+#[test]
+fn after_start_up_a_reload_signal_reaches_the_app() {
+    if !require_pid_namespaces() {
+        return;
     }
+    let dir = common::TempDir::new("init-startup-then-hup");
+    let ready = dir.join("ready");
+    let mut run = Live::start(
+        usher_in_pid_namespace()
+            .arg("--wait")
+            .arg(format!("file://{}", ready.display()))
+            .arg(example("init_sigprint"))
+            .args(["--exit-on", "HUP"]),
+    );
+    let usher = namespace_init(&mut run);
+    run.wait_for_stderr("waiting up to");
+    send(usher, Signal::SIGUSR1);
+    std::fs::write(&ready, "").unwrap();
+    run.wait_for_stdout("child ready");
+    send(usher, Signal::SIGHUP);
+    run.wait_for_stdout("child got SIGHUP\n");
+    run.expect_code(0);
+    assert!(
+        !run.stdout().contains("SIGUSR1"),
+        "the start-up USR1 was forwarded\n{}",
+        run.describe()
+    );
 }
 
 /// Waits until usher has opened the FIFO for reading; returns the writing end. usher then

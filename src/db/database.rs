@@ -5,6 +5,7 @@
 //! `Value`s, so a new database works with every format, and a new format with every database.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::sql::Lexing;
@@ -95,6 +96,10 @@ pub struct Dialect {
     /// itself applied, so usher records it as started before it runs.
     pub ddl_commits: bool,
     pub lexing: Lexing,
+    /// Statements that put the session back as it was at connect, whatever a migration SET,
+    /// sent with the end of each script (no round trip of their own); `None` where the
+    /// reset must look first (`Database::reset_session`).
+    pub session_reset: Option<&'static str>,
 }
 
 impl Dialect {
@@ -165,6 +170,36 @@ pub enum ConnectError {
     BadUrl(String),
 }
 
+/// Where and as whom to connect: what every database's `connect` gets.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // the name and pgpass are PostgreSQL's
+pub struct Endpoint<'a> {
+    pub url: &'a str,
+    /// Identifies the process to other sessions (the lock holder's name).
+    pub application_name: &'a str,
+    /// The password file to read when the URL has no password: `PGPASSFILE`, else
+    /// `$HOME/.pgpass`, both from the app's environment — after the privilege drop usher's own
+    /// `HOME` is still root's, which the drivers would read.
+    pub pgpass: Option<&'a std::path::Path>,
+}
+
+/// The password file named by an environment: `PGPASSFILE`, else `$HOME/.pgpass` (libpq).
+pub fn pgpass_file(env: &crate::environment::Environment) -> Option<PathBuf> {
+    if let Some(file) = env.non_empty("PGPASSFILE") {
+        return Some(PathBuf::from(file));
+    }
+    env.non_empty("HOME")
+        .map(|home| PathBuf::from(home).join(".pgpass"))
+}
+
+/// The address inside an IPv6 literal's brackets (`[::1]` → `::1`), which URL parsers keep
+/// in the host name; `None` for any other host.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub fn unbracket(host: &str) -> Option<String> {
+    let inner = host.strip_prefix('[')?.strip_suffix(']')?;
+    inner.contains(':').then(|| inner.to_string())
+}
+
 /// Cancels the statement a connection is running, from another connection.
 pub trait Canceller {
     /// Asks the server to cancel the running statement; best effort, bounded by `timeout`.
@@ -184,17 +219,27 @@ pub trait Database: Sized {
     /// Opens one connection, within `timeout`. `application_name` identifies the process to
     /// other sessions (the lock holder's name). SQLite creates a missing file.
     /// Must classify failures into retryable and refused ones (see `ConnectError`).
-    async fn connect(
-        url: &str,
-        application_name: &str,
-        timeout: Duration,
-    ) -> Result<Self, ConnectError>;
+    async fn connect(endpoint: &Endpoint<'_>, timeout: Duration) -> Result<Self, ConnectError>;
 
     /// A handle that can cancel this connection's running statement from elsewhere.
     fn canceller(&self) -> Self::Canceller;
 
     /// The name of the database this connection is in (`current_database()`), for lock keys.
     async fn database_name(&mut self) -> Result<String, DbError>;
+
+    /// Before the first `try_lock`: proves that this connection's session — where the lock
+    /// lives — belongs to this connection alone, for as long as it is open. A transaction-mode
+    /// connection pooler (PgBouncer) hands the server session to other clients between
+    /// transactions, so a session lock would neither exclude them nor go away with usher.
+    /// `Ok(Some(why))` names the pooler and the fix; `Ok(None)`: the session is usher's own.
+    /// Also where a database asks the server to notice a dead client quickly, so a killed
+    /// holder's lock goes away within seconds. Default: nothing to check (SQLite, MySQL).
+    async fn exclusive_session(
+        &mut self,
+        _endpoint: &Endpoint<'_>,
+    ) -> Result<Option<String>, DbError> {
+        Ok(None)
+    }
 
     /// Tries once, without waiting, to take the exclusive migration lock `key` for this
     /// session. Must be a session-level lock that the server releases when the connection
@@ -223,6 +268,39 @@ pub trait Database: Sized {
     /// `DbError::statement` must hold the index of the failing statement (the number of
     /// statements that completed before it), so the caller can name its line.
     async fn run_script(&mut self, sql: &str) -> Result<(), DbError>;
+
+    /// How history statements must name each of `tables` once migrations have run on this
+    /// session: qualified with the schema (PostgreSQL) or database (MySQL) that an
+    /// unqualified name resolves to now, or where it would be created — so that a migration's
+    /// `SET search_path` or `USE` can never send the history elsewhere. Called before the
+    /// first migration of a run. The names are usher's own constants (no quoting needed).
+    async fn qualify(&mut self, tables: &[&str]) -> Result<Vec<String>, DbError> {
+        Ok(tables.iter().map(|t| t.to_string()).collect())
+    }
+
+    /// The statements that reset the session after each migration script, sent with its last
+    /// piece: `Dialect::session_reset`, plus whatever this connection set for itself after
+    /// connecting (PostgreSQL's dead-client settings, which `RESET ALL` would undo).
+    fn session_reset(&self) -> Option<&str> {
+        Self::DIALECT.session_reset
+    }
+
+    /// Remembers the session state a migration can change (MySQL's session variables,
+    /// SQLite's PRAGMAs), before the first migration of a run.
+    async fn save_session(&mut self) -> Result<(), DbError> {
+        Ok(())
+    }
+
+    /// Puts the session back as it was at `save_session` after each migration script (and
+    /// after `Dialect::session_reset`), before its history row is written: what one
+    /// migration SETs (a timeout, sql_mode, a role, the search path, the current database,
+    /// temporary tables) must reach neither usher's bookkeeping nor the next migration, so
+    /// that a database migrated in one run ends like one migrated one start at a time.
+    /// `script` is the migration's text. Must keep the migration lock (never `DISCARD ALL`,
+    /// `RESET CONNECTION`).
+    async fn reset_session(&mut self, _script: &str) -> Result<(), DbError> {
+        Ok(())
+    }
 
     // Transaction control goes through the simple protocol (`run_script`): one message, no
     // prepared statement.
@@ -280,6 +358,15 @@ mod tests {
     }
 
     #[test]
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    fn ipv6_literals_lose_their_brackets() {
+        assert_eq!(unbracket("[::1]").as_deref(), Some("::1"));
+        assert_eq!(unbracket("[2001:db8::5]").as_deref(), Some("2001:db8::5"));
+        assert_eq!(unbracket("db.example"), None);
+        assert_eq!(unbracket("127.0.0.1"), None);
+    }
+
+    #[test]
     fn values_convert_leniently() {
         assert_eq!(Value::Int(1).as_bool(), Some(true));
         assert_eq!(Value::Text("42".into()).as_i64(), Some(42));
@@ -298,6 +385,10 @@ pub trait Db {
     fn dialect(&self) -> &'static Dialect;
     fn canceller(&self) -> Box<dyn DynCanceller>;
     fn database_name(&mut self) -> Fut<'_, Result<String, DbError>>;
+    fn exclusive_session<'a>(
+        &'a mut self,
+        endpoint: &'a Endpoint<'a>,
+    ) -> Fut<'a, Result<Option<String>, DbError>>;
     fn try_lock(&mut self, key: i64) -> Fut<'_, Result<bool, DbError>>;
     fn lock_holder(&mut self, key: i64) -> Fut<'_, Option<String>>;
     fn unlock(&mut self, key: i64) -> Fut<'_, Result<(), DbError>>;
@@ -308,6 +399,10 @@ pub trait Db {
     fn execute<'a>(&'a mut self, stmt: &'a Stmt) -> Fut<'a, Result<u64, DbError>>;
     fn query<'a>(&'a mut self, stmt: &'a Stmt) -> Fut<'a, Result<Vec<Vec<Value>>, DbError>>;
     fn run_script<'a>(&'a mut self, sql: &'a str) -> Fut<'a, Result<(), DbError>>;
+    fn qualify<'a>(&'a mut self, tables: &'a [&'a str]) -> Fut<'a, Result<Vec<String>, DbError>>;
+    fn session_reset(&self) -> Option<&str>;
+    fn save_session(&mut self) -> Fut<'_, Result<(), DbError>>;
+    fn reset_session<'a>(&'a mut self, script: &'a str) -> Fut<'a, Result<(), DbError>>;
     fn begin(&mut self) -> Fut<'_, Result<(), DbError>>;
     fn commit(&mut self) -> Fut<'_, Result<(), DbError>>;
     fn rollback(&mut self) -> Fut<'_, Result<(), DbError>>;
@@ -337,6 +432,12 @@ where
     fn database_name(&mut self) -> Fut<'_, Result<String, DbError>> {
         Box::pin(Database::database_name(self))
     }
+    fn exclusive_session<'a>(
+        &'a mut self,
+        endpoint: &'a Endpoint<'a>,
+    ) -> Fut<'a, Result<Option<String>, DbError>> {
+        Box::pin(Database::exclusive_session(self, endpoint))
+    }
     fn try_lock(&mut self, key: i64) -> Fut<'_, Result<bool, DbError>> {
         Box::pin(Database::try_lock(self, key))
     }
@@ -361,6 +462,18 @@ where
     fn run_script<'a>(&'a mut self, sql: &'a str) -> Fut<'a, Result<(), DbError>> {
         Box::pin(Database::run_script(self, sql))
     }
+    fn qualify<'a>(&'a mut self, tables: &'a [&'a str]) -> Fut<'a, Result<Vec<String>, DbError>> {
+        Box::pin(Database::qualify(self, tables))
+    }
+    fn session_reset(&self) -> Option<&str> {
+        Database::session_reset(self)
+    }
+    fn save_session(&mut self) -> Fut<'_, Result<(), DbError>> {
+        Box::pin(Database::save_session(self))
+    }
+    fn reset_session<'a>(&'a mut self, script: &'a str) -> Fut<'a, Result<(), DbError>> {
+        Box::pin(Database::reset_session(self, script))
+    }
     fn begin(&mut self) -> Fut<'_, Result<(), DbError>> {
         Box::pin(Database::begin(self))
     }
@@ -375,9 +488,9 @@ where
     }
 }
 
-/// Opens a connection: `(url, application_name, attempt timeout)`.
+/// Opens a connection: `(endpoint, attempt timeout)`.
 pub type ConnectFn =
-    for<'a> fn(&'a str, &'a str, Duration) -> Fut<'a, Result<Box<dyn Db>, ConnectError>>;
+    for<'a> fn(&'a Endpoint<'a>, Duration) -> Fut<'a, Result<Box<dyn Db>, ConnectError>>;
 
 /// A registered database: its name and how to connect to it.
 #[derive(Clone, Copy)]
@@ -399,15 +512,14 @@ impl Backend {
 }
 
 fn connect<'a, D: Database + 'static>(
-    url: &'a str,
-    application_name: &'a str,
+    endpoint: &'a Endpoint<'a>,
     timeout: Duration,
 ) -> Fut<'a, Result<Box<dyn Db>, ConnectError>>
 where
     D::Canceller: 'static,
 {
     Box::pin(async move {
-        D::connect(url, application_name, timeout)
+        D::connect(endpoint, timeout)
             .await
             .map(|d| Box::new(d) as Box<dyn Db>)
     })

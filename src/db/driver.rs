@@ -2,11 +2,19 @@
 //! running a script while counting its statements.
 
 use futures_util::StreamExt;
-use sqlx::{Decode, Encode, Executor, Row, Type};
+#[cfg(any(feature = "mysql", feature = "sqlite"))]
+use sqlx::Encode;
+use sqlx::{Decode, Executor, Row, Type};
 
-use super::database::{DbError, Stmt, Value};
+#[cfg(any(feature = "mysql", feature = "sqlite"))]
+use super::database::Stmt;
+use super::database::{DbError, Value};
+
+// Binding parameters (prepared statements): MySQL and SQLite. PostgreSQL writes them into one
+// simple-protocol message instead (postgres.rs, `inline`).
 
 /// `stmt` as an sqlx query with its parameters bound.
+#[cfg(any(feature = "mysql", feature = "sqlite"))]
 fn bound<DB>(stmt: &Stmt) -> sqlx::query::Query<'static, DB, <DB as sqlx::Database>::Arguments>
 where
     DB: sqlx::Database,
@@ -30,6 +38,7 @@ where
 }
 
 /// Binds `stmt`'s parameters and runs it; returns rows affected.
+#[cfg(any(feature = "mysql", feature = "sqlite"))]
 pub async fn execute<DB, C>(
     conn: &mut C,
     stmt: &Stmt,
@@ -54,6 +63,7 @@ where
 }
 
 /// Binds `stmt`'s parameters and fetches every row, decoded.
+#[cfg(any(feature = "mysql", feature = "sqlite"))]
 pub async fn query<DB, C>(
     conn: &mut C,
     stmt: &Stmt,
@@ -102,6 +112,7 @@ where
 }
 
 /// Rows affected, for every driver's query result.
+#[cfg(any(feature = "mysql", feature = "sqlite"))]
 pub trait RowsAffected {
     fn affected(&self) -> u64;
 }

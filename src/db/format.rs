@@ -11,24 +11,7 @@ use super::database::{Dialect, Stmt, Value, usher_lock_key};
 use super::source::{Migration, SqlFile};
 use crate::exit::{Error, Kind, Result};
 
-/// What a file name means to a format.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NameMatch {
-    /// A migration of this format.
-    Migration {
-        version: i64,
-        name: String,
-        /// May be applied after newer ones without counting as out of order (refinery's
-        /// `U` prefix).
-        any_order: bool,
-    },
-    /// This format's file, but not one to apply (sqlx's `.down.sql`).
-    Ignored,
-    /// Looks like this format's name but is broken; the text says what is wrong.
-    Malformed(String),
-    /// Not this format's name at all.
-    NotMine,
-}
+pub use super::file_names::NameMatch;
 
 /// One row of the history as usher understands it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,6 +211,7 @@ mod tests {
             rel: name.to_string(),
             file_name: name.to_string(),
             top_level: true,
+            problem: None,
         }
     }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
-use super::database::{Backend, ConnectError, Db, DbError, DynCanceller, Stmt};
+use super::database::{Backend, ConnectError, Db, DbError, DynCanceller, Endpoint, Stmt};
 use super::format::{self, AppliedRow, HistoryFormat};
 use super::plan::{self, Policy, State};
 use super::source::{self, Migration, SqlFile};
@@ -35,6 +35,8 @@ pub struct Context<'a> {
     pub stop: &'a Stop<'a>,
     /// `usher@<hostname>`, so that waiting replicas can name the lock holder.
     pub application_name: String,
+    /// The app's password file (`PGPASSFILE` or `$HOME/.pgpass`), see `Endpoint::pgpass`.
+    pub pgpass: Option<std::path::PathBuf>,
     /// The database named by the URL's scheme.
     pub backend: Backend,
 }
@@ -65,19 +67,28 @@ pub async fn run(cx: &Context<'_>, action: Action) -> Result<i32> {
     result
 }
 
+impl Context<'_> {
+    fn endpoint(&self) -> Endpoint<'_> {
+        Endpoint {
+            url: self.url,
+            application_name: &self.application_name,
+            pgpass: self.pgpass.as_deref(),
+        }
+    }
+}
+
 /// `usher health db`: one connection, `SELECT 1`, and with `no_pending` no pending or
 /// unfinished migration. The error is one short, redacted line.
 #[allow(dead_code)] // through db::health
 pub async fn health(
     backend: Backend,
-    url: &str,
+    endpoint: &Endpoint<'_>,
     settings: &MigrateSettings,
     files: &[SqlFile],
     no_pending: bool,
     timeout: Duration,
-    application_name: &str,
 ) -> std::result::Result<(), String> {
-    let mut db = match (backend.connect)(url, application_name, timeout).await {
+    let mut db = match (backend.connect)(endpoint, timeout).await {
         Ok(db) => db,
         Err(ConnectError::Retry(e) | ConnectError::Refused(e) | ConnectError::BadUrl(e)) => {
             return Err(e);
@@ -100,7 +111,7 @@ pub async fn health(
             return Ok(());
         };
         let migrations = source::load(files, format).map_err(|e| e.message)?;
-        let history = read_history(&mut *db, format, &tables)
+        let history = read_history(&mut *db, format, &tables, &[])
             .await
             .map_err(|e| e.message)?;
         let entries = plan::status(&migrations, &history, format);
@@ -129,19 +140,22 @@ pub async fn health(
 async fn connect_waiting(cx: &Context<'_>) -> Result<Box<dyn Db>> {
     let started = Instant::now();
     let shown = redact(cx.url);
+    let endpoint = cx.endpoint();
     let mut delay = Duration::from_millis(50);
     let mut attempts = 0u32;
     let mut last_reason = String::new();
     let mut last_log: Option<Instant> = None;
     loop {
+        // The last attempt gets what is left of the wait, so the wait lasts --wait-timeout,
+        // no less (and no more than a moment longer).
         let remaining = cx.deadline.saturating_duration_since(Instant::now());
         let attempt_timeout = cx
             .wait
             .attempt_timeout
             .min(remaining)
-            .max(Duration::from_millis(100));
+            .max(Duration::from_millis(50));
         let attempt = tokio::select! {
-            r = (cx.backend.connect)(cx.url, &cx.application_name, attempt_timeout) => r,
+            r = (cx.backend.connect)(&endpoint, attempt_timeout) => r,
             signal = cx.stop.signal() => {
                 return Err(Error::interrupted(signal, "the wait for the database"));
             }
@@ -173,7 +187,8 @@ async fn connect_waiting(cx: &Context<'_>) -> Result<Box<dyn Db>> {
             }
             Err(ConnectError::Retry(e)) => e,
         };
-        if Instant::now() + delay >= cx.deadline {
+        let left = cx.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
             return Err(Error::new(
                 Kind::Unavailable,
                 format!(
@@ -193,9 +208,42 @@ async fn connect_waiting(cx: &Context<'_>) -> Result<Box<dyn Db>> {
             last_reason = reason;
             last_log = Some(Instant::now());
         }
-        cx.stop.sleep(delay, "the wait for the database").await?;
+        cx.stop
+            .sleep(delay.min(left), "the wait for the database")
+            .await?;
         delay = (delay * 2).min(cx.wait.interval.max(Duration::from_millis(50)));
     }
+}
+
+/// A statement that needs the client to send or receive a data stream — `COPY … FROM STDIN` /
+/// `TO STDOUT` (PostgreSQL), `LOAD DATA LOCAL INFILE` (MySQL): a migration runner has no such
+/// stream (psql and mysql feed it from their own input), and the driver would fail with a
+/// protocol error. `(statement index, what to say)`.
+fn client_data_transfer(
+    statements: &[sql::Statement],
+    text: &str,
+) -> Option<(usize, &'static str)> {
+    statements.iter().enumerate().find_map(|(i, s)| {
+        let words: Vec<String> = text[s.start..s.end]
+            .split_whitespace()
+            .map(str::to_ascii_uppercase)
+            .collect();
+        let has = |a: &str, b: &str| words.windows(2).any(|w| w[0] == a && w[1] == b);
+        match s.keyword.as_str() {
+            "COPY" if has("FROM", "STDIN") || has("TO", "STDOUT") => Some((
+                i,
+                "COPY FROM STDIN / TO STDOUT is not supported in a migration file (that data \
+                 stream is psql's): use INSERT, or COPY FROM a file on the database server",
+            )),
+            "LOAD" if has("LOCAL", "INFILE") => Some((
+                i,
+                "LOAD DATA LOCAL INFILE is not supported in a migration file (that file is the \
+                 mysql client's): use INSERT, or LOAD DATA INFILE from a file on the database \
+                 server",
+            )),
+            _ => None,
+        }
+    })
 }
 
 /// Every table usher may need to know about, for one existence query.
@@ -221,6 +269,7 @@ async fn session(db: &mut dyn Db, cx: &Context<'_>, action: Action) -> Result<i3
         migrations,
         tables,
         lock: None,
+        names: Vec::new(),
     };
     match action {
         Action::Stage => s.migrate(false).await.map(|()| 0),
@@ -251,12 +300,13 @@ async fn read_history(
     db: &mut dyn Db,
     format: &dyn HistoryFormat,
     tables: &[String],
+    names: &[(&'static str, String)],
 ) -> Result<Vec<AppliedRow>> {
     let has = |t: &str| tables.iter().any(|x| x.eq_ignore_ascii_case(t));
     let mut history = Vec::new();
     if has(format.table()) {
         let rows = db
-            .query(&format.select_rows(db.dialect()))
+            .query(&qualified(format.select_rows(db.dialect()), names))
             .await
             .map_err(|e| db_error(&format!("cannot read {}", format.table()), e))?;
         history = format.decode_rows(rows).map_err(|e| {
@@ -268,7 +318,10 @@ async fn read_history(
     }
     if has(unfinished::TABLE) {
         let rows = db
-            .query(&unfinished::select(db.dialect(), format.table()))
+            .query(&qualified(
+                unfinished::select(db.dialect(), format.table()),
+                names,
+            ))
             .await
             .map_err(|e| db_error(&format!("cannot read {}", unfinished::TABLE), e))?;
         for marker in unfinished::decode(rows) {
@@ -282,13 +335,98 @@ async fn read_history(
     Ok(history)
 }
 
+/// A part of a script sent in one call: its text, and the index of its first statement.
+struct Piece {
+    text: std::ops::Range<usize>,
+    first: usize,
+    /// How many statements it holds.
+    count: usize,
+}
+
+/// How a script is sent: a `-- no-transaction` script one statement at a time (PostgreSQL
+/// runs a multi-statement query in one implicit transaction, where `CREATE INDEX
+/// CONCURRENTLY` cannot run); a PostgreSQL script with its own BEGIN/COMMIT whole (how
+/// its statements group into implicit transactions depends on it); any other in runs of
+/// statements of bounded size (`sql::runs`), so that work stays linear in the script's length.
+/// An empty script (nothing but comments) is not sent at all.
+fn pieces(
+    text: &str,
+    statements: &[sql::Statement],
+    no_transaction: bool,
+    own_transaction: bool,
+    lexing: sql::Lexing,
+) -> Vec<Piece> {
+    if statements.is_empty() {
+        return Vec::new();
+    }
+    if no_transaction {
+        return statements
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Piece {
+                text: s.start..s.end,
+                first: i,
+                count: 1,
+            })
+            .collect();
+    }
+    if own_transaction && lexing == sql::Lexing::Postgres {
+        return vec![Piece {
+            text: 0..text.len(),
+            first: 0,
+            count: statements.len(),
+        }];
+    }
+    sql::runs(statements, lexing.run_bytes())
+        .into_iter()
+        .map(|r| Piece {
+            text: if r.start == 0 {
+                0
+            } else {
+                statements[r.start].start
+            }..statements[r.end - 1].end,
+            first: r.start,
+            count: r.len(),
+        })
+        .collect()
+}
+
+/// `stmt` with every history table named as `names` says (schema- or database-qualified,
+/// see `Db::qualify`). The statements are usher's own, so a table name is a whole word
+/// wherever it occurs.
+fn qualified(mut stmt: Stmt, names: &[(&'static str, String)]) -> Stmt {
+    for (table, name) in names {
+        let mut out = String::with_capacity(stmt.sql.len() + name.len());
+        let mut rest = stmt.sql.as_str();
+        while let Some(at) = rest.find(table) {
+            let before = rest[..at].chars().next_back();
+            let after = rest[at + table.len()..].chars().next();
+            let word =
+                |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || "_.`\"".contains(c));
+            out.push_str(&rest[..at]);
+            out.push_str(if word(before) || word(after) {
+                table
+            } else {
+                name
+            });
+            rest = &rest[at + table.len()..];
+        }
+        out.push_str(rest);
+        stmt.sql = out;
+    }
+    stmt
+}
+
 fn db_error(what: &str, e: DbError) -> Error {
-    let kind = if e.connection_lost {
-        Kind::Unavailable
-    } else {
-        Kind::MigrationFailed
-    };
-    Error::new(kind, format!("{what}: {e}"))
+    if e.connection_lost {
+        return Error::new(
+            Kind::Unavailable,
+            format!(
+                "{what}: the connection to the database was lost: {e}; start again once it is back"
+            ),
+        );
+    }
+    Error::new(Kind::MigrationFailed, format!("{what}: {e}"))
 }
 
 /// One connection's work on one history.
@@ -301,6 +439,9 @@ struct Session<'s> {
     tables: Vec<String>,
     /// The lock key, while held.
     lock: Option<i64>,
+    /// The history tables as statements must name them once migrations have run (empty
+    /// before: unqualified names resolve as at connect).
+    names: Vec<(&'static str, String)>,
 }
 
 /// How a migration failed.
@@ -356,7 +497,52 @@ impl Session<'_> {
     }
 
     async fn history(&mut self) -> Result<Vec<AppliedRow>> {
-        read_history(self.db, self.format, &self.tables).await
+        read_history(self.db, self.format, &self.tables, &self.names).await
+    }
+
+    /// A history statement, named as `names` says.
+    fn q(&self, stmt: Stmt) -> Stmt {
+        qualified(stmt, &self.names)
+    }
+
+    /// Before the first migration of this run: where the history tables are, and the session
+    /// state every migration must start from (`Db::qualify`, `Db::save_session`).
+    async fn pin_session(&mut self) -> Result<()> {
+        let tables = [self.format.table(), unfinished::TABLE];
+        let names = self
+            .db
+            .qualify(&tables)
+            .await
+            .map_err(|e| db_error("cannot find the history tables' schema", e))?;
+        self.names = tables.into_iter().zip(names).collect();
+        self.db
+            .save_session()
+            .await
+            .map_err(|e| db_error("cannot read the session settings", e))
+    }
+
+    /// Refuses, before anything runs, a pending script the server cannot run as written
+    /// (MySQL's `DELIMITER`, a command of the mysql client).
+    fn check_scripts(&self, pending: &[Migration]) -> Result<()> {
+        let lexing = self.db.dialect().lexing;
+        for m in pending {
+            let text = m.executable_sql();
+            if let Some(c) = sql::client_command(&sql::statements(text, lexing), lexing) {
+                let (line, column) = sql::line_col(text, c.start);
+                return Err(Error::new(
+                    Kind::MigrationsInvalid,
+                    format!(
+                        "migration {} ({}:{line}:{column}): `DELIMITER` is a command of the mysql \
+                         client, not SQL, and the server cannot run it; nothing was applied. \
+                         Remove the DELIMITER lines and end each statement, including CREATE \
+                         PROCEDURE/FUNCTION/TRIGGER, with a plain `;` (usher sends a routine's \
+                         BEGIN … END body as one statement)",
+                        m.version, m.file
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// `usher migrate` and the start-up stage.
@@ -396,10 +582,13 @@ impl Session<'_> {
     async fn migrate_locked(&mut self) -> Result<()> {
         let started = Instant::now();
         self.refresh_tables().await?;
-        self.ensure_table().await?;
         let history = self.history().await?;
         let p = plan::plan(&self.migrations, &history, self.format, self.policy())?;
         let pending: Vec<Migration> = p.pending.iter().map(|m| (*m).clone()).collect();
+        // Nothing is created or changed for a script that cannot run.
+        self.check_scripts(&pending)?;
+        self.pin_session().await?;
+        self.ensure_table().await?;
         for m in &pending {
             let took = self.apply(m).await?;
             info!(
@@ -499,6 +688,18 @@ impl Session<'_> {
             .await
             .map_err(|e| db_error("cannot read the database name", e))?;
         let key = self.format.lock_key(&database);
+        let endpoint = self.cx.endpoint();
+        let pooled = tokio::select! {
+            r = self.db.exclusive_session(&endpoint) => {
+                r.map_err(|e| db_error("cannot check the migration session", e))?
+            }
+            signal = self.cx.stop.signal() => {
+                return Err(Error::interrupted(signal, "the wait for the migration lock"));
+            }
+        };
+        if let Some(why) = pooled {
+            return Err(Error::config(format!("{why} ({})", redact(self.cx.url))));
+        }
         let started = Instant::now();
         let mut delay = Duration::from_millis(20);
         let mut last_holder: Option<String> = None;
@@ -569,9 +770,12 @@ impl Session<'_> {
         if self.has(self.format.table()) {
             return Ok(());
         }
-        let ddl = self.format.create_table(self.db.dialect());
+        let ddl = self.q(Stmt::new(
+            self.format.create_table(self.db.dialect()),
+            vec![],
+        ));
         self.db
-            .execute(&Stmt::new(ddl, vec![]))
+            .execute(&ddl)
             .await
             .map_err(|e| db_error(&format!("cannot create {}", self.format.table()), e))?;
         self.tables.push(self.format.table().to_string());
@@ -582,8 +786,9 @@ impl Session<'_> {
         if self.has(unfinished::TABLE) {
             return Ok(());
         }
+        let ddl = self.q(Stmt::new(unfinished::create_table(), vec![]));
         self.db
-            .execute(&Stmt::new(unfinished::create_table(), vec![]))
+            .execute(&ddl)
             .await
             .map_err(|e| db_error(&format!("cannot create {}", unfinished::TABLE), e))?;
         self.tables.push(unfinished::TABLE.to_string());
@@ -605,6 +810,18 @@ impl Session<'_> {
         let format = self.format;
         let text = m.executable_sql();
         let statements = sql::statements(text, d.lexing);
+        if let Some(refusal) = client_data_transfer(&statements, text) {
+            let at = statements[refusal.0].start;
+            let (line, column) = sql::line_col(text, at);
+            return Err(Error::new(
+                Kind::MigrationFailed,
+                format!(
+                    "migration {} failed at {}:{line}:{column}: {}; nothing was applied or \
+                     recorded; change the file and start again",
+                    m.version, m.file, refusal.1
+                ),
+            ));
+        }
         let outside = m.no_transaction || sql::manages_transaction(&statements);
         let marked = outside || d.ddl_commits;
         let own_flag = format.record_started(d, m);
@@ -617,8 +834,10 @@ impl Session<'_> {
                 vec![unfinished::insert(d, format.table(), m)]
             }
         };
+        let started: Vec<Stmt> = started.into_iter().map(|s| self.q(s)).collect();
+        let names = &self.names;
         let finish = |took: Duration| -> Vec<Stmt> {
-            if !marked {
+            let stmts = if !marked {
                 format.record_applied(d, m, took)
             } else if uses_own_flag {
                 format.record_finished(d, m, took)
@@ -626,19 +845,13 @@ impl Session<'_> {
                 let mut stmts = format.record_applied(d, m, took);
                 stmts.push(unfinished::delete(d, format.table(), m.version));
                 stmts
-            }
+            };
+            stmts.into_iter().map(|s| qualified(s, names)).collect()
         };
-        // One statement at a time only where a transaction cannot be used anyway.
-        let pieces: Vec<(usize, &str)> = if m.no_transaction {
-            statements
-                .iter()
-                .map(|s| (s.start, &text[s.start..s.end]))
-                .collect()
-        } else {
-            vec![(0, text)]
-        };
+        let pieces = pieces(text, &statements, m.no_transaction, outside, d.lexing);
 
         let canceller = self.db.canceller();
+        let session_reset = self.db.session_reset().map(str::to_owned);
         let db = &mut *self.db;
         let began = Instant::now();
         let work = async {
@@ -648,18 +861,40 @@ impl Session<'_> {
             for s in &started {
                 db.execute(s).await?;
             }
-            for (i, (offset, piece)) in pieces.iter().enumerate() {
-                db.run_script(piece).await.map_err(|mut error| {
-                    if pieces.len() > 1 {
-                        error.statement = Some(i);
+            let resetting = |mut e: DbError| {
+                e.message = format!("resetting the session after the script: {}", e.message);
+                Failure::Bookkeeping(e)
+            };
+            // In usher's transaction, the static reset rides with the last piece (no round
+            // trip of its own); outside one it goes alone, as a multi-statement query is an
+            // implicit transaction where `CREATE INDEX CONCURRENTLY` cannot run.
+            let mut reset = session_reset.as_deref();
+            for (i, piece) in pieces.iter().enumerate() {
+                let mut sent = std::borrow::Cow::Borrowed(&text[piece.text.clone()]);
+                let with_reset = reset.is_some() && !outside && i + 1 == pieces.len();
+                if let (Some(r), true) = (reset, with_reset) {
+                    sent = format!("{sent}\n;\n{r}").into();
+                    reset = None;
+                }
+                db.run_script(&sent).await.map_err(|mut error| {
+                    match error.statement {
+                        Some(done) if with_reset && done >= piece.count => {
+                            return resetting(error);
+                        }
+                        _ => {}
                     }
+                    error.statement = error.statement.map(|done| piece.first + done);
                     Failure::Script {
                         error,
-                        offset: *offset,
+                        offset: piece.text.start,
                     }
                 })?;
             }
             let took = began.elapsed();
+            if let (Some(r), false) = (reset, pieces.is_empty()) {
+                db.run_script(r).await.map_err(resetting)?;
+            }
+            db.reset_session(text).await.map_err(resetting)?;
             if outside {
                 db.begin().await?;
             }
@@ -723,6 +958,12 @@ impl Session<'_> {
         statements: &[sql::Statement],
         marked: bool,
     ) -> Error {
+        let lost = match &failure {
+            Failure::Script { error, .. } | Failure::Bookkeeping(error) => error.connection_lost,
+        };
+        if lost {
+            return self.lost(m, failure).await;
+        }
         let (error, offset) = match failure {
             Failure::Bookkeeping(e) => {
                 return db_error(
@@ -782,6 +1023,71 @@ impl Session<'_> {
                 m.version
             ),
         )
+    }
+
+    /// The error for a connection lost during a migration (server restarted or killed,
+    /// `pg_terminate_backend`, `KILL CONNECTION`): only what is known. The old connection
+    /// cannot say what the server kept, so a new one reads the history: a transaction the
+    /// server saw no COMMIT for was rolled back; a migration run outside one (or MySQL DDL)
+    /// may be partly applied, and is recorded as unfinished only if that mark was written.
+    async fn lost(&mut self, m: &Migration, failure: Failure) -> Error {
+        let (Failure::Script { error, .. } | Failure::Bookkeeping(error)) = failure;
+        let name = self.cx.backend.name;
+        let v = m.version;
+        let state = self.recorded_state(v).await;
+        let outcome = match state {
+            Some(Some(false)) => "it completed and is recorded as applied; start again to apply \
+                                  the rest once the database is back"
+                .to_string(),
+            Some(Some(true)) => format!(
+                "it may be partly applied and is recorded as unfinished: check the schema, then \
+                 run `usher resolve {v} --applied` if all of its changes are in place, or undo \
+                 them and run `usher resolve {v} --rolled-back`"
+            ),
+            Some(None) => "nothing of it was committed and nothing is recorded (the server \
+                           rolls back the transaction of a connection that drops); start again \
+                           once the database is back"
+                .to_string(),
+            None => "the database could not be reached again to see what was kept: run `usher \
+                     status` once it is back (a migration in a transaction was rolled back; one \
+                     outside a transaction, or MySQL DDL, may be partly applied and is then \
+                     listed as failed)"
+                .to_string(),
+        };
+        Error::new(
+            Kind::Unavailable,
+            format!(
+                "the connection to {name} was lost during migration {v} ({}): {error}; {outcome}",
+                m.file
+            ),
+        )
+    }
+
+    /// How a new connection sees `version` in the history: `Some(None)` not recorded,
+    /// `Some(Some(unfinished))` recorded; `None` when the database cannot be read.
+    async fn recorded_state(&self, version: i64) -> Option<Option<bool>> {
+        let endpoint = self.cx.endpoint();
+        let mut db = (self.cx.backend.connect)(&endpoint, self.cx.wait.attempt_timeout)
+            .await
+            .ok()?;
+        let read = async {
+            let tables = db.existing_tables(&known_tables()).await.ok()?;
+            let history = read_history(&mut *db, self.format, &tables, &self.names)
+                .await
+                .ok()?;
+            Some(
+                history
+                    .iter()
+                    .find(|r| r.version == version)
+                    .map(|r| r.failed),
+            )
+        };
+        let state = tokio::time::timeout(Duration::from_secs(5), read)
+            .await
+            .ok()
+            .flatten();
+        let _ = tokio::time::timeout(Duration::from_millis(300), db.close()).await;
+        state
     }
 
     /// `usher status`: a table of every migration and its state.
@@ -934,5 +1240,116 @@ impl Session<'_> {
             ),
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_tables_are_qualified_as_whole_words_only() {
+        let names = [
+            ("_sqlx_migrations", "\"app\"._sqlx_migrations".to_string()),
+            (
+                unfinished::TABLE,
+                "\"app\".usher_unfinished_migrations".to_string(),
+            ),
+        ];
+        let stmt = Stmt::new(
+            "INSERT INTO _sqlx_migrations (version) SELECT 1 FROM x._sqlx_migrations, \
+             my_sqlx_migrations, _sqlx_migrations2; DELETE FROM usher_unfinished_migrations",
+            vec![],
+        );
+        assert_eq!(
+            qualified(stmt, &names).sql,
+            "INSERT INTO \"app\"._sqlx_migrations (version) SELECT 1 FROM x._sqlx_migrations, \
+             my_sqlx_migrations, _sqlx_migrations2; DELETE FROM \"app\".usher_unfinished_migrations"
+        );
+    }
+
+    /// The bytes SQLite copies while preparing a script sent as `pieces`: for each statement,
+    /// the rest of its piece (sqlite3Prepare copies text that is not NUL-terminated).
+    fn sqlite_prepare_copies(statements: &[sql::Statement], pieces: &[Piece]) -> usize {
+        pieces
+            .iter()
+            .flat_map(|p| {
+                statements[p.first..p.first + p.count]
+                    .iter()
+                    .map(|s| p.text.end - s.start)
+            })
+            .sum()
+    }
+
+    /// The work a script costs grows linearly with its length: 4 MB of INSERTs cost four
+    /// times 1 MB, in statements lexed and in bytes SQLite copies (counted, not timed). Sent
+    /// whole, as before, the copies grow with the square of the length.
+    #[test]
+    fn work_grows_linearly_with_the_script() {
+        let lexing = sql::Lexing::Sqlite;
+        let line = "INSERT INTO t (id, name) VALUES (12345, 'a name; with text');\n";
+        // About 1 MB and 4 MB.
+        let work = |lines: usize| {
+            let text = line.repeat(lines);
+            let statements = sql::statements(&text, lexing);
+            let p = pieces(&text, &statements, false, false, lexing);
+            let whole = [Piece {
+                text: 0..text.len(),
+                first: 0,
+                count: statements.len(),
+            }];
+            (
+                statements.len(),
+                sqlite_prepare_copies(&statements, &p),
+                sqlite_prepare_copies(&statements, &whole),
+                text.len(),
+            )
+        };
+        let (n1, copies1, whole1, len1) = work(16_000);
+        let (n4, copies4, whole4, len4) = work(64_000);
+        assert_eq!(n4, 4 * n1);
+        assert!(copies4 * 100 <= copies1 * 4 * 101, "{copies1} {copies4}");
+        // A bounded multiple of the text, whatever its length.
+        assert!(copies1 <= 40 * len1 && copies4 <= 40 * len4);
+        // What sending the whole script cost: sixteen times as much for four times the text.
+        assert!(whole4 > 15 * whole1);
+    }
+
+    #[test]
+    fn scripts_are_sent_in_bounded_runs() {
+        let text = "-- lead\nSELECT 1; SELECT 2;\nSELECT 3;";
+        let lexing = sql::Lexing::Sqlite;
+        let statements = sql::statements(text, lexing);
+        let texts = |p: Vec<Piece>| -> Vec<(&str, usize)> {
+            p.into_iter().map(|p| (&text[p.text], p.first)).collect()
+        };
+        // Short: one run, from the start of the file.
+        assert_eq!(
+            texts(pieces(text, &statements, false, false, lexing)),
+            [("-- lead\nSELECT 1; SELECT 2;\nSELECT 3", 0)]
+        );
+        // No transaction: one statement at a time.
+        assert_eq!(
+            texts(pieces(text, &statements, true, false, lexing)),
+            [("SELECT 1", 0), ("SELECT 2", 1), ("SELECT 3", 2)]
+        );
+        // Own transaction on PostgreSQL: whole.
+        let pg = sql::statements(text, sql::Lexing::Postgres);
+        assert_eq!(
+            texts(pieces(text, &pg, false, true, sql::Lexing::Postgres)),
+            [(text, 0)]
+        );
+        // Empty: nothing to send.
+        assert!(pieces("-- x\n;", &[], false, false, lexing).is_empty());
+        // Long: runs of at most run_bytes.
+        let long = "INSERT INTO t VALUES (1);\n".repeat(1000);
+        let s = sql::statements(&long, lexing);
+        let p = pieces(&long, &s, false, false, lexing);
+        assert!(p.len() > 1);
+        assert!(p.iter().all(|p| p.text.len() <= lexing.run_bytes()));
+        assert_eq!(
+            p.iter().map(|p| p.first).collect::<Vec<_>>()[1],
+            p[0].text.len() / 26 + 1
+        );
     }
 }

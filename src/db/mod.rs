@@ -15,6 +15,7 @@
 
 mod database;
 mod driver;
+mod file_names;
 mod format;
 mod migrator;
 #[cfg(feature = "mysql")]
@@ -143,14 +144,15 @@ pub fn health(
     no_pending: bool,
     timeout: Duration,
 ) -> std::result::Result<(), String> {
-    let url = match config.env.text("DATABASE_URL") {
-        Ok(Some(u)) => u,
+    let (variable, url) = match config.env.text("DATABASE_URL") {
+        Ok(Some(u)) => ("DATABASE_URL", u),
         Ok(None) => match config.env.text("MIGRATION_DATABASE_URL") {
-            Ok(Some(u)) => u,
+            Ok(Some(u)) => ("MIGRATION_DATABASE_URL", u),
             _ => return Err("DATABASE_URL is not set".to_string()),
         },
         Err(e) => return Err(e.message),
     };
+    check_url(variable, url)?;
     let dir = &config.migrate.dir;
     let files = if no_pending && dir.is_dir() {
         source::list(dir).map_err(|e| e.message)?
@@ -159,11 +161,17 @@ pub fn health(
     };
     let runtime = runtime().map_err(|e| e.message)?;
     let name = application_name("usher-health");
+    let pgpass = database::pgpass_file(&config.env);
+    let endpoint = database::Endpoint {
+        url,
+        application_name: &name,
+        pgpass: pgpass.as_deref(),
+    };
     let scheme = scheme(url);
     let probe = async {
         match backend(&scheme) {
             Some(b) => {
-                migrator::health(b, url, &config.migrate, &files, no_pending, timeout, &name).await
+                migrator::health(b, &endpoint, &config.migrate, &files, no_pending, timeout).await
             }
             None => Err(unsupported(&scheme).message),
         }
@@ -199,6 +207,7 @@ fn run(
             files,
             stop: &stop,
             application_name: application_name("usher"),
+            pgpass: database::pgpass_file(&config.env),
             backend,
         };
         migrator::run(&cx, action).await
@@ -227,9 +236,46 @@ fn unsupported(scheme: &str) -> Error {
 /// `MIGRATION_DATABASE_URL` (DDL rights) if set, else `DATABASE_URL`; both were resolved from
 /// their `_FILE` secrets by the secrets stage.
 fn database_url(config: &Config) -> Result<Option<&str>> {
-    match config.env.text("MIGRATION_DATABASE_URL")? {
-        Some(url) => Ok(Some(url)),
-        None => config.env.text("DATABASE_URL"),
+    let (variable, url) = match config.env.text("MIGRATION_DATABASE_URL")? {
+        Some(url) => ("MIGRATION_DATABASE_URL", url),
+        None => match config.env.text("DATABASE_URL")? {
+            Some(url) => ("DATABASE_URL", url),
+            None => return Ok(None),
+        },
+    };
+    check_url(variable, url).map_err(Error::config)?;
+    Ok(Some(url))
+}
+
+/// What a URL must name before any connection is tried, so a URL no attempt can use is a
+/// configuration error naming the variable (78), not a failure halfway through: a MySQL URL
+/// needs a database (`mysql://host/` connects, then nothing can be migrated), a SQLite URL a
+/// file. The URL is shown redacted.
+fn check_url(variable: &str, url: &str) -> std::result::Result<(), String> {
+    let scheme = scheme(url);
+    let rest = url.get(scheme.len() + 1..).unwrap_or("");
+    let before_query = rest.split(['?', '#']).next().unwrap_or("");
+    let missing = match scheme.as_str() {
+        "mysql" | "mariadb" => {
+            let path = before_query.strip_prefix("//").unwrap_or(before_query);
+            let database = path.split_once('/').map_or("", |(_, d)| d);
+            database.trim_matches('/').is_empty().then_some(
+                "names no database: add it after the host, as in \
+                 mysql://user:password@host:3306/DATABASE",
+            )
+        }
+        "sqlite" => {
+            let path = before_query.strip_prefix("//").unwrap_or(before_query);
+            (path.is_empty() || path.ends_with('/')).then_some(
+                "names no database file: use sqlite:///absolute/path.db, \
+                 sqlite://relative/path.db or sqlite::memory:",
+            )
+        }
+        _ => None,
+    };
+    match missing {
+        Some(what) => Err(format!("{variable} ({}) {what}", redact(url))),
+        None => Ok(()),
     }
 }
 
@@ -260,4 +306,38 @@ fn application_name(prefix: &str) -> String {
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();
     format!("{prefix}@{host}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_url;
+
+    #[test]
+    fn urls_that_name_no_database_are_refused() {
+        let refused = |u: &str| check_url("DATABASE_URL", u).unwrap_err();
+        let e = refused("mysql://u:secret@db:3306/");
+        assert!(
+            e.starts_with("DATABASE_URL (mysql://u:****@db:3306/) names no database"),
+            "{e}"
+        );
+        assert!(!e.contains("secret"));
+        refused("mysql://u:secret@db");
+        refused("mariadb://db:3306?ssl-mode=disabled");
+        refused("sqlite://");
+        refused("sqlite:");
+        refused("sqlite://?mode=rwc");
+        refused("sqlite:///");
+        refused("sqlite:///data/");
+        for ok in [
+            "mysql://u:p@db/app",
+            "mysql://u:p@[::1]:3306/app?ssl-mode=disabled",
+            "sqlite:///tmp/a.db",
+            "sqlite://a.db",
+            "sqlite::memory:",
+            "postgres://u@db",
+            "postgres://",
+        ] {
+            assert_eq!(check_url("DATABASE_URL", ok), Ok(()), "{ok}");
+        }
+    }
 }

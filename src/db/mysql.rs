@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlRow};
 use sqlx::{ConnectOptions, Connection, Row};
 
-use super::database::{Canceller, ConnectError, Database, DbError, Dialect, Stmt, Value};
+use super::database::{Canceller, ConnectError, Database, DbError, Dialect, Endpoint, Stmt, Value};
 use super::driver::{self, DecodeValues, RowsAffected};
 use super::sql::Lexing;
 use crate::redact::redact;
@@ -18,6 +18,75 @@ pub struct MySql {
     options: MySqlConnectOptions,
     id: u64,
     database: Option<String>,
+    /// Session variables as they were before the first migration (`save_session`).
+    saved: Vec<(&'static str, Value)>,
+    /// The server lists user variables (MariaDB's `information_schema.USER_VARIABLES`).
+    user_variables: bool,
+}
+
+/// Session variables a migration may SET that change how later statements behave (or how
+/// the history is written), and that any user may set back. Those this server does not
+/// have are left out at `save_session`.
+const SESSION_VARIABLES: &[&str] = &[
+    "sql_mode",
+    "time_zone",
+    "autocommit",
+    "foreign_key_checks",
+    "unique_checks",
+    "sql_safe_updates",
+    "sql_auto_is_null",
+    "sql_select_limit",
+    "sql_big_selects",
+    "max_join_size",
+    "sql_notes",
+    "sql_warnings",
+    "sql_quote_show_create",
+    "sql_if_exists",
+    "big_tables",
+    "lock_wait_timeout",
+    "innodb_lock_wait_timeout",
+    "innodb_strict_mode",
+    "max_statement_time",
+    "max_execution_time",
+    "tx_isolation",
+    "transaction_isolation",
+    "tx_read_only",
+    "transaction_read_only",
+    "div_precision_increment",
+    "group_concat_max_len",
+    "default_storage_engine",
+    "default_tmp_storage_engine",
+    "auto_increment_increment",
+    "auto_increment_offset",
+    "check_constraint_checks",
+    "updatable_views_with_limit",
+    "old_mode",
+    "character_set_client",
+    "character_set_connection",
+    "character_set_results",
+    "collation_connection",
+    "last_insert_id",
+    "insert_id",
+];
+
+/// A value as a literal for `SET`: numbers bare (numeric variables refuse strings), text
+/// quoted without backslashes (read the same whatever NO_BACKSLASH_ESCAPES says), NULL.
+fn literal(v: &Value) -> String {
+    match v.as_text() {
+        None => "NULL".to_string(),
+        Some(t)
+            if t.bytes()
+                .all(|c| c.is_ascii_digit() || c == b'.' || c == b'-')
+                && t.parse::<f64>().is_ok() =>
+        {
+            t
+        }
+        Some(t) if t.contains('\\') => {
+            let hex: String = t.bytes().map(|b| format!("{b:02x}")).collect();
+            format!("X'{hex}'")
+        }
+        Some(t) => format!("'{}'", t.replace('\'', "''")),
+    }
 }
 
 pub struct MySqlCanceller {
@@ -68,8 +137,9 @@ fn error(e: sqlx::Error) -> DbError {
                 None => my.number().to_string(),
             }),
             message: redact(my.message()),
-            // 2006 server gone away, 2013 lost connection, 1053 server shutdown.
-            connection_lost: matches!(my.number(), 2006 | 2013 | 1053),
+            // 2006 server gone away, 2013 lost connection, 1053 server shutdown, 1927
+            // connection killed (MariaDB's KILL CONNECTION), 4031 disconnected (MySQL 8).
+            connection_lost: matches!(my.number(), 2006 | 2013 | 1053 | 1927 | 4031),
             ..DbError::default()
         };
     }
@@ -103,8 +173,8 @@ fn classify(e: sqlx::Error, options: &MySqlConnectOptions) -> ConnectError {
                 .unwrap_or(0);
             let message = redact(db.message());
             match number {
-                // Too many connections, server shutdown in progress.
-                1040 | 1053 => ConnectError::Retry(format!("{message} [{number}]")),
+                // Too many connections (server-wide, per user), server shutdown in progress.
+                1040 | 1203 | 1053 => ConnectError::Retry(format!("{message} [{number}]")),
                 1045 => ConnectError::Refused(format!(
                     "{message} [{number}]; check the user name and password of user {user:?} in \
                      the URL (or its _FILE secret)"
@@ -130,30 +200,44 @@ const DIALECT: Dialect = Dialect {
     timestamp_default_now: "TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP",
     text_cast_type: "CHAR",
     ddl_commits: true,
-    lexing: Lexing {
-        backslash_escapes: true,
-        dollar_quotes: false,
-        backticks: true,
-    },
+    lexing: Lexing::MySql,
+    session_reset: None,
 };
+
+impl MySql {
+    /// The current values of `names`, as text (NULL stays NULL).
+    async fn read_variables(&mut self, names: &[&str]) -> Result<Vec<Value>, DbError> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let columns = names
+            .iter()
+            .map(|v| format!("CAST(@@{v} AS CHAR)"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = Database::query(self, &Stmt::new(format!("SELECT {columns}"), vec![])).await?;
+        Ok(rows.into_iter().next().unwrap_or_default())
+    }
+}
 
 impl Database for MySql {
     type Canceller = MySqlCanceller;
     const DIALECT: &'static Dialect = &DIALECT;
 
-    async fn connect(
-        url: &str,
-        _application_name: &str,
-        timeout: Duration,
-    ) -> Result<Self, ConnectError> {
+    async fn connect(endpoint: &Endpoint<'_>, timeout: Duration) -> Result<Self, ConnectError> {
         // sqlx knows the mysql:// scheme; MariaDB users often write mariadb://.
-        let url = match url.strip_prefix("mariadb:") {
+        let url = match endpoint.url.strip_prefix("mariadb:") {
             Some(rest) => format!("mysql:{rest}"),
-            None => url.to_string(),
+            None => endpoint.url.to_string(),
         };
-        let options = MySqlConnectOptions::from_str(&url)
+        let mut options = MySqlConnectOptions::from_str(&url)
             .map_err(|e| ConnectError::BadUrl(redact(&e.to_string())))?
             .disable_statement_logging();
+        // An IPv6 literal keeps its URL brackets in sqlx's host (`[::1]`), which then fails to
+        // resolve as a name.
+        if let Some(ip) = super::database::unbracket(options.get_host()) {
+            options = options.host(&ip);
+        }
         let conn =
             match tokio::time::timeout(timeout, MySqlConnection::connect_with(&options)).await {
                 Err(_) => {
@@ -169,6 +253,8 @@ impl Database for MySql {
             options,
             id: 0,
             database: None,
+            saved: Vec::new(),
+            user_variables: false,
         };
         let who = Stmt::new("SELECT CONNECTION_ID(), DATABASE()", vec![]);
         let rows = Database::query(&mut db, &who)
@@ -215,15 +301,18 @@ impl Database for MySql {
             vec![Value::Int(id)],
         );
         let rows = Database::query(self, &who).await.unwrap_or_default();
-        Some(match rows.first() {
+        let about = match rows.first() {
             Some(r) => format!(
-                "connection {id} ({}@{}, {} s in its current state)",
+                "{}@{}, {} s in its current state; ",
                 r.first().and_then(Value::as_text).unwrap_or_default(),
                 r.get(1).and_then(Value::as_text).unwrap_or_default(),
                 r.get(2).and_then(Value::as_i64).unwrap_or_default()
             ),
-            None => format!("connection {id}"),
-        })
+            None => String::new(),
+        };
+        Some(format!(
+            "connection {id} ({about}if it is stuck, end it with KILL CONNECTION {id})"
+        ))
     }
 
     async fn unlock(&mut self, key: i64) -> Result<(), DbError> {
@@ -261,6 +350,96 @@ impl Database for MySql {
 
     async fn run_script(&mut self, sql: &str) -> Result<(), DbError> {
         driver::run_script(&mut self.conn, sql, error).await
+    }
+
+    async fn qualify(&mut self, tables: &[&str]) -> Result<Vec<String>, DbError> {
+        let prefix = match &self.database {
+            Some(db) => format!("`{}`.", db.replace('`', "``")),
+            None => String::new(),
+        };
+        Ok(tables.iter().map(|t| format!("{prefix}{t}")).collect())
+    }
+
+    async fn save_session(&mut self) -> Result<(), DbError> {
+        let list = SESSION_VARIABLES
+            .iter()
+            .map(|v| format!("'{v}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let show = format!("SHOW SESSION VARIABLES WHERE Variable_name IN ({list})");
+        let rows = Database::query(self, &Stmt::new(show, vec![])).await?;
+        let present: Vec<&'static str> = SESSION_VARIABLES
+            .iter()
+            .copied()
+            .filter(|v| {
+                rows.iter()
+                    .any(|r| r.first().and_then(Value::as_text).as_deref() == Some(*v))
+            })
+            .collect();
+        let values = self.read_variables(&present).await?;
+        self.saved = present.into_iter().zip(values).collect();
+        let probe = Stmt::new(
+            "SELECT COUNT(*) FROM information_schema.USER_VARIABLES",
+            vec![],
+        );
+        self.user_variables = Database::query(self, &probe).await.is_ok();
+        Ok(())
+    }
+
+    /// Sets back what differs from `save_session`: session variables, a frozen `timestamp`,
+    /// user variables (MariaDB lists them; they become NULL, as on a new connection), and the
+    /// current database after a `USE`. One query when nothing changed. Temporary tables and
+    /// prepared statements cannot be listed on MySQL/MariaDB 10.x and are left as they are.
+    async fn reset_session(&mut self, _script: &str) -> Result<(), DbError> {
+        let mut columns = vec![
+            "CAST(DATABASE() AS CHAR)".to_string(),
+            "ABS(@@timestamp - UNIX_TIMESTAMP(SYSDATE(6))) > 1".to_string(),
+        ];
+        if self.user_variables {
+            columns.push(
+                "(SELECT CAST(GROUP_CONCAT(REPLACE(VARIABLE_NAME, '`', '``') SEPARATOR \
+                 '` = NULL, @`') AS CHAR) FROM information_schema.USER_VARIABLES \
+                 WHERE VARIABLE_VALUE IS NOT NULL)"
+                    .to_string(),
+            );
+        }
+        let first_variable = columns.len();
+        columns.extend(
+            self.saved
+                .iter()
+                .map(|(v, _)| format!("CAST(@@{v} AS CHAR)")),
+        );
+        let now = Stmt::new(format!("SELECT {}", columns.join(", ")), vec![]);
+        let rows = Database::query(self, &now).await?;
+        let row = rows.into_iter().next().unwrap_or_default();
+        let mut sets: Vec<String> = self
+            .saved
+            .iter()
+            .zip(row.iter().skip(first_variable))
+            .filter(|((_, saved), now)| saved.as_text() != now.as_text())
+            .map(|((name, saved), _)| format!("{name} = {}", literal(saved)))
+            .collect();
+        if row.get(1).and_then(Value::as_bool) == Some(true) {
+            sets.push("timestamp = DEFAULT".to_string());
+        }
+        let mut script = Vec::new();
+        if !sets.is_empty() {
+            script.push(format!("SET SESSION {}", sets.join(", ")));
+        }
+        if self.user_variables
+            && let Some(names) = row.get(2).and_then(Value::as_text)
+        {
+            script.push(format!("SET @`{names}` = NULL"));
+        }
+        if let Some(db) = &self.database
+            && row.first().and_then(Value::as_text).as_deref() != Some(db.as_str())
+        {
+            script.push(format!("USE `{}`", db.replace('`', "``")));
+        }
+        if script.is_empty() {
+            return Ok(());
+        }
+        driver::run_script(&mut self.conn, &script.join("; "), error).await
     }
 
     async fn close(self) {

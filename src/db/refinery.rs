@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use siphasher::sip::SipHasher13;
 
 use super::database::{Dialect, Stmt, Value};
+use super::file_names;
 use super::format::{AppliedRow, HistoryFormat, NameMatch};
 use super::source::Migration;
 
@@ -43,47 +44,7 @@ impl HistoryFormat for Refinery {
     /// refinery silently skips names that do not match; usher refuses them instead, so that a
     /// typo never leaves a migration unapplied.
     fn parse_file_name(&self, file_name: &str) -> NameMatch {
-        let Some(stem) = file_name.strip_suffix(".sql") else {
-            return NameMatch::NotMine;
-        };
-        let mut chars = stem.chars();
-        let prefix = chars.next();
-        let rest = chars.as_str();
-        let any_order = match prefix {
-            Some('V') => false,
-            Some('U') => true,
-            _ => return NameMatch::NotMine,
-        };
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return NameMatch::NotMine;
-        }
-        let (version, after) = rest.split_at(digits);
-        let Some(name) = after.strip_prefix("__") else {
-            return NameMatch::Malformed(format!(
-                "expected two underscores after the version: {}{version}__{{name}}.sql",
-                if any_order { 'U' } else { 'V' }
-            ));
-        };
-        // `\w` in the regex crate is Unicode-aware: letters, digits, marks and '_'.
-        if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
-            return NameMatch::Malformed(
-                "the name after \"__\" may hold only letters, digits and _ (refinery ignores \
-                 other names)"
-                    .to_string(),
-            );
-        }
-        match version.parse::<i32>() {
-            Ok(v) => NameMatch::Migration {
-                version: i64::from(v),
-                name: name.to_string(),
-                any_order,
-            },
-            Err(_) => NameMatch::Malformed(format!(
-                "version {version} does not fit refinery's INT4 version column (at most {})",
-                i32::MAX
-            )),
-        }
+        file_names::refinery(file_name)
     }
 
     fn checksum(&self, version: i64, name: &str, sql: &str) -> Option<Vec<u8>> {
@@ -296,11 +257,8 @@ mod tests {
             timestamp_default_now: "",
             text_cast_type: "TEXT",
             ddl_commits: false,
-            lexing: crate::db::sql::Lexing {
-                backslash_escapes: false,
-                dollar_quotes: true,
-                backticks: false,
-            },
+            lexing: crate::db::sql::Lexing::Postgres,
+            session_reset: None,
         };
         let m = Migration::for_tests(3, "users", "SELECT 1;", &Refinery);
         let stmts = Refinery.record_applied(d, &m, Duration::ZERO);

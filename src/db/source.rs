@@ -16,6 +16,10 @@ pub struct SqlFile {
     pub file_name: String,
     /// Directly in the directory (not in a subdirectory).
     pub top_level: bool,
+    /// Why this entry of a subdirectory cannot be used (the subdirectory cannot be read; a
+    /// dangling or looping `.sql` symlink): an error for the formats that read
+    /// subdirectories, nothing for the others. At the top level, `list` refuses at once.
+    pub problem: Option<String>,
 }
 
 /// One migration file, ready to apply.
@@ -51,9 +55,16 @@ impl Migration {
         self.sql.strip_prefix('\u{feff}').unwrap_or(&self.sql)
     }
 
-    /// Compares a stored checksum with this file's, accepting files that differ only by
-    /// CRLF/LF line endings or a BOM (editors and git's autocrlf change these; Prisma accepts
-    /// the same).
+    /// Compares a stored checksum with this file's, accepting files that differ only in line
+    /// endings or a BOM (editors and git's autocrlf change these; Prisma accepts the same).
+    ///
+    /// Both formats' checksums are over the exact bytes, so the applied file's line endings
+    /// must be guessed and each guess hashed: every line LF, every line CRLF, and — for a
+    /// file applied with mixed endings and normalised since — the mixes an editor or a merge
+    /// typically leaves (one line differing from the rest, the file switching style once, a
+    /// block of lines in the other style), within a budget of hashing work. An arbitrary mix cannot be recognised (2^lines
+    /// candidates); such a file counts as changed. Every accepted guess differs from the file
+    /// only in line endings, so a real edit is never accepted.
     pub fn compare(&self, format: &dyn HistoryFormat, stored: Option<&[u8]>) -> ChecksumMatch {
         let (Some(stored), Some(ours)) = (stored, self.checksum.as_deref()) else {
             return ChecksumMatch::Exact;
@@ -61,23 +72,19 @@ impl Migration {
         if stored == ours {
             return ChecksumMatch::Exact;
         }
+        let matches = |text: &str| {
+            format
+                .checksum(self.version, &self.name, text)
+                .is_some_and(|c| c == stored)
+        };
         let body = self.executable_sql();
+        let bom = self.sql.starts_with('\u{feff}');
         let lf = body.replace("\r\n", "\n");
         let crlf = lf.replace('\n', "\r\n");
-        let equivalent = [
-            lf.clone(),
-            crlf.clone(),
-            format!("\u{feff}{lf}"),
-            format!("\u{feff}{crlf}"),
-        ]
-        .iter()
-        .chain(std::iter::once(&body.to_string()))
-        .any(|variant| {
-            format
-                .checksum(self.version, &self.name, variant)
-                .is_some_and(|c| c == stored)
-        });
-        if equivalent {
+        let uniform = [body, &lf, &crlf]
+            .into_iter()
+            .any(|v| matches(v) || matches(&format!("\u{feff}{v}")));
+        if uniform || mixed_endings_match(&lf, bom, MIXED_BUDGET, &matches) {
             ChecksumMatch::Equivalent
         } else {
             ChecksumMatch::Different
@@ -98,60 +105,197 @@ impl Migration {
     }
 }
 
-/// The `.sql` files under `dir`, sorted by path. Hidden files are skipped.
+/// Bytes of text hashed at most while looking for the line endings a file was applied with
+/// (`Migration::compare`): a few hundred variants of a typical migration.
+const MIXED_BUDGET: usize = 32 << 20;
+
+/// Whether some mix of LF and CRLF line endings of `lf` (every line ending LF) hashes to the
+/// stored checksum: one line in the other style than the rest, then the file switching style
+/// once, then a block of lines in the other style, until `budget` bytes were tried.
+fn mixed_endings_match(lf: &str, bom: bool, budget: usize, matches: &dyn Fn(&str) -> bool) -> bool {
+    let lines: Vec<&str> = lf.split_inclusive('\n').collect();
+    let ended = lines.iter().filter(|l| l.ends_with('\n')).count();
+    if ended < 2 {
+        return false;
+    }
+    let variant = |crlf: &dyn Fn(usize) -> bool| {
+        let mut v = String::with_capacity(lf.len() + ended + 3);
+        if bom {
+            v.push('\u{feff}');
+        }
+        for (i, line) in lines.iter().enumerate() {
+            match line.strip_suffix('\n') {
+                Some(text) if crlf(i) => {
+                    v.push_str(text);
+                    v.push_str("\r\n");
+                }
+                _ => v.push_str(line),
+            }
+        }
+        v
+    };
+    let mut spent = 0;
+    // (first line, number of lines) in the other style than the rest, likeliest first: one
+    // line; a run to the end or from the start (one switch of style); a run inside (a pasted
+    // block), shortest first.
+    let singles = (0..ended).map(|i| (i, 1));
+    let switches = (1..ended).flat_map(|k| [(k, ended - k), (0, k)]);
+    let blocks = (2..ended.saturating_sub(1))
+        .flat_map(move |len| (1..ended - len).map(move |start| (start, len)));
+    let runs = singles.chain(switches).chain(blocks);
+    for ((start, len), crlf_inside) in runs.flat_map(|r| [(r, true), (r, false)]) {
+        if spent > budget {
+            return false;
+        }
+        let text = variant(&|i| (start..start + len).contains(&i) == crlf_inside);
+        spent += text.len();
+        if matches(&text) {
+            return true;
+        }
+    }
+    false
+}
+
+/// The `.sql` files under `dir`, sorted by path. Hidden files are skipped; subdirectories
+/// are walked (refinery reads them), following symlinks but never the same directory twice.
+///
+/// Top-level files are every format's: one that cannot be read (a dangling or looping
+/// symlink, no permission) or that holds a NUL byte is refused here, before anything
+/// connects. Problems inside subdirectories are recorded (`SqlFile::problem`) and refused by
+/// `load` only for the formats that read subdirectories — an unreadable `lost+found` does
+/// not stop sqlx's format.
 pub fn list(dir: &Path) -> Result<Vec<SqlFile>> {
     let mut out = Vec::new();
-    walk(dir, dir, true, &mut out)?;
+    let mut seen = Vec::new();
+    walk(dir, true, &mut seen, &mut out)?;
     out.sort_by(|a, b| a.path.cmp(&b.path));
+    for file in out.iter().filter(|f| f.top_level) {
+        read(file)?;
+    }
     Ok(out)
 }
 
-fn walk(root: &Path, dir: &Path, top_level: bool, out: &mut Vec<SqlFile>) -> Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        Error::new(
-            Kind::MigrationsInvalid,
-            format!("cannot read the migration directory {}: {e}", dir.display()),
-        )
+/// A file's bytes; refuses one that cannot be read or holds a NUL byte (SQLite and the
+/// servers stop reading a statement at NUL — sqlx's SQLite driver then loops forever).
+fn read(file: &SqlFile) -> Result<Vec<u8>> {
+    if let Some(problem) = &file.problem {
+        return Err(invalid(format!("{problem}; fix or remove it")));
+    }
+    let bytes = std::fs::read(&file.path).map_err(|e| {
+        invalid(format!(
+            "cannot read the migration file {}: {e}; make it readable by the user usher runs \
+             as, or remove it",
+            file.rel
+        ))
     })?;
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        let prefix = String::from_utf8_lossy(&bytes[..at]);
+        let (line, column) = sql::line_col(&prefix, prefix.len());
+        return Err(invalid(format!(
+            "the migration file {} contains a NUL byte at byte offset {at} (line {line}, column \
+             {column}); SQL text cannot hold one: remove it (was the file saved as UTF-16?)",
+            file.rel
+        )));
+    }
+    Ok(bytes)
+}
+
+fn walk(
+    dir: &Path,
+    top_level: bool,
+    seen: &mut Vec<(u64, u64)>,
+    out: &mut Vec<SqlFile>,
+) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let unreadable = |out: &mut Vec<SqlFile>, e: std::io::Error| {
+        let message = format!("cannot read the migration directory {}: {e}", dir.display());
+        if top_level {
+            return Err(invalid(message));
+        }
+        out.push(SqlFile {
+            path: dir.to_path_buf(),
+            rel: dir.display().to_string(),
+            file_name: String::new(),
+            top_level,
+            problem: Some(format!(
+                "{message} (refinery reads subdirectories; make it readable, or move the \
+                 migrations to a directory of their own)"
+            )),
+        });
+        Ok(())
+    };
+    if let Ok(meta) = std::fs::metadata(dir) {
+        let id = (meta.dev(), meta.ino());
+        if seen.contains(&id) {
+            return Ok(());
+        }
+        seen.push(id);
+    }
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => return unreadable(out, e),
+    };
     for entry in entries {
-        let entry = entry.map_err(|e| {
-            Error::new(
-                Kind::MigrationsInvalid,
-                format!("cannot read the migration directory {}: {e}", dir.display()),
-            )
-        })?;
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => return unreadable(out, e),
+        };
         let path = entry.path();
         let raw_name = entry.file_name();
         if raw_name.as_encoded_bytes().starts_with(b".") {
             continue;
         }
+        let is_sql = raw_name.as_encoded_bytes().ends_with(b".sql");
+        let rel = path.display().to_string();
         // Follows symlinks: images often link a shared migration directory.
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
+        let meta = match std::fs::metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) if is_sql => {
+                let problem = format!(
+                    "the migration file {rel} cannot be read: {e} (a dangling or looping \
+                     symbolic link?)"
+                );
+                if top_level {
+                    return Err(invalid(format!("{problem}; fix or remove it")));
+                }
+                out.push(SqlFile {
+                    file_name: raw_name.to_string_lossy().into_owned(),
+                    rel,
+                    top_level,
+                    path,
+                    problem: Some(problem),
+                });
+                continue;
+            }
+            Err(e) => {
+                tracing::debug!(step = "migrate", "skipping {rel}: {e}");
+                continue;
+            }
         };
         if meta.is_dir() {
-            walk(root, &path, false, out)?;
+            walk(&path, false, seen, out)?;
             continue;
         }
-        if !meta.is_file() || !raw_name.as_encoded_bytes().ends_with(b".sql") {
+        if !is_sql {
             continue;
         }
         let file_name = raw_name.to_str().ok_or_else(|| {
-            Error::new(
-                Kind::MigrationsInvalid,
-                format!(
-                    "the migration file name {} is not valid UTF-8; rename it",
-                    path.display()
-                ),
-            )
+            invalid(format!(
+                "the migration file name {rel} is not valid UTF-8; rename it"
+            ))
         })?;
+        let problem =
+            (!meta.is_file()).then(|| format!("the migration entry {rel} is not a regular file"));
+        if let (Some(problem), true) = (&problem, top_level) {
+            return Err(invalid(format!("{problem}; replace or remove it")));
+        }
         out.push(SqlFile {
-            rel: path.display().to_string(),
             file_name: file_name.to_string(),
+            rel,
             top_level,
-            path: path.clone(),
+            path,
+            problem,
         });
-        let _ = root;
     }
     Ok(())
 }
@@ -167,6 +311,9 @@ pub fn load(files: &[SqlFile], format: &dyn HistoryFormat) -> Result<Vec<Migrati
         if !file.top_level && !format.recursive() {
             tracing::debug!(step = "migrate", file = %file.rel, "in a subdirectory; {} does not read those", format.name());
             continue;
+        }
+        if let Some(problem) = &file.problem {
+            return Err(invalid(format!("{problem}; fix or remove it")));
         }
         let (version, name, any_order) = match format.parse_file_name(&file.file_name) {
             NameMatch::Migration {
@@ -193,8 +340,7 @@ pub fn load(files: &[SqlFile], format: &dyn HistoryFormat) -> Result<Vec<Migrati
                 )));
             }
         };
-        let bytes = std::fs::read(&file.path)
-            .map_err(|e| invalid(format!("cannot read the migration file {}: {e}", file.rel)))?;
+        let bytes = read(file)?;
         let sql = String::from_utf8(bytes).map_err(|e| {
             let valid = e.utf8_error().valid_up_to();
             let prefix = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
@@ -313,6 +459,115 @@ mod tests {
                 .contains("not valid UTF-8 (invalid byte at line 2, column 9)"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn refuses_nul_bytes_before_connecting() {
+        let d = Dir::new("nul");
+        d.put("1_a.sql", b"CREATE TABLE a(x);\0");
+        let e = list(&d.0).unwrap_err();
+        assert_eq!(e.kind, Kind::MigrationsInvalid);
+        assert!(e.message.contains("1_a.sql"), "{e}");
+        assert!(
+            e.message
+                .contains("NUL byte at byte offset 18 (line 1, column 19)"),
+            "{e}"
+        );
+        // In a subdirectory: refused by the format that reads it.
+        let d = Dir::new("nulsub");
+        d.put("V1__a.sql", b"SELECT 1;")
+            .put("sub/V2__b.sql", b"SELECT\n\0 2;");
+        let files = list(&d.0).unwrap();
+        let e = load(&files, &Refinery).unwrap_err();
+        assert!(
+            e.message.contains("V2__b.sql") && e.message.contains("line 2, column 1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn dangling_and_looping_symlinks_are_refused() {
+        let d = Dir::new("links");
+        d.put("1_a.sql", b"SELECT 1;");
+        std::os::unix::fs::symlink(d.0.join("missing.sql"), d.0.join("2_b.sql")).unwrap();
+        let e = list(&d.0).unwrap_err();
+        assert_eq!(e.kind, Kind::MigrationsInvalid);
+        assert!(
+            e.message.contains("2_b.sql") && e.message.contains("symbolic link"),
+            "{e}"
+        );
+
+        let d = Dir::new("loop");
+        d.put("1_a.sql", b"SELECT 1;");
+        std::os::unix::fs::symlink(d.0.join("2_b.sql"), d.0.join("2_b.sql")).unwrap();
+        let e = list(&d.0).unwrap_err();
+        assert!(e.message.contains("2_b.sql"), "{e}");
+
+        // Inside a subdirectory (and a directory loop): only refinery reads them.
+        for (tag, top, format, ok) in [
+            ("subsqlx", "1_a.sql", &Sqlx as &dyn HistoryFormat, true),
+            ("subref", "V1__a.sql", &Refinery, false),
+        ] {
+            let d = Dir::new(tag);
+            d.put(top, b"SELECT 1;").put("sub/x.txt", b"");
+            std::os::unix::fs::symlink(d.0.join("nope.sql"), d.0.join("sub/V2__b.sql")).unwrap();
+            std::os::unix::fs::symlink(&d.0, d.0.join("sub/again")).unwrap();
+            let files = list(&d.0).unwrap();
+            match load(&files, format) {
+                Ok(m) => assert!(ok && m.len() == 1),
+                Err(e) => assert!(!ok && e.message.contains("sub/V2__b.sql"), "{e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn mixed_line_endings_applied_then_normalised_are_equivalent() {
+        for format in [&Sqlx as &dyn HistoryFormat, &Refinery] {
+            let lines: Vec<String> = (0..40).map(|i| format!("SELECT {i};")).collect();
+            let join = |crlf: &dyn Fn(usize) -> bool| {
+                lines
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| format!("{l}{}", if crlf(i) { "\r\n" } else { "\n" }))
+                    .collect::<String>()
+            };
+            let normalised = Migration::for_tests(1, "a", &join(&|_| false), format);
+            let crlf_normalised = Migration::for_tests(1, "a", &join(&|_| true), format);
+            // Applied with mixed endings: one odd line, or a switch of style half-way.
+            for applied in [
+                join(&|i| i == 7),
+                join(&|i| i != 39),
+                join(&|i| i < 20),
+                join(&|i| (10..15).contains(&i)),
+                join(&|i| !(3..30).contains(&i)),
+            ] {
+                let stored = format.checksum(1, "a", &applied);
+                for now in [&normalised, &crlf_normalised] {
+                    assert_eq!(
+                        now.compare(format, stored.as_deref()),
+                        ChecksumMatch::Equivalent
+                    );
+                }
+            }
+            // A real edit is never equivalent, whatever the endings.
+            let edited = Migration::for_tests(
+                1,
+                "a",
+                &join(&|_| false).replace("SELECT 7", "SELECT 8"),
+                format,
+            );
+            let stored = format.checksum(1, "a", &join(&|i| i == 7));
+            assert_eq!(
+                edited.compare(format, stored.as_deref()),
+                ChecksumMatch::Different
+            );
+            // Beyond what can be guessed: refused as changed (the documented limit).
+            let stored = format.checksum(1, "a", &join(&|i| i % 3 == 0));
+            assert_eq!(
+                normalised.compare(format, stored.as_deref()),
+                ChecksumMatch::Different
+            );
+        }
     }
 
     #[test]

@@ -13,9 +13,9 @@ use nix::fcntl::{Flock, FlockArg};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
 use sqlx::{ConnectOptions, Connection, Row};
 
-use super::database::{Canceller, ConnectError, Database, DbError, Dialect, Stmt, Value};
+use super::database::{Canceller, ConnectError, Database, DbError, Dialect, Endpoint, Stmt, Value};
 use super::driver::{self, DecodeValues, RowsAffected};
-use super::sql::Lexing;
+use super::sql::{self, Lexing};
 use crate::redact::redact;
 
 pub struct Sqlite {
@@ -23,7 +23,26 @@ pub struct Sqlite {
     /// The database file; `None` in memory.
     path: Option<PathBuf>,
     lock: Option<Flock<File>>,
+    /// PRAGMAs as they were before the first migration (`save_session`).
+    saved: Vec<(&'static str, Value)>,
 }
+
+/// Connection-level PRAGMAs that change how later statements behave (or block the history
+/// write: `query_only`), readable as table-valued functions.
+const PRAGMAS: &[&str] = &[
+    "foreign_keys",
+    "recursive_triggers",
+    "legacy_alter_table",
+    "ignore_check_constraints",
+    "query_only",
+    "trusted_schema",
+    "reverse_unordered_selects",
+    "automatic_index",
+    "defer_foreign_keys",
+    "cell_size_check",
+    "busy_timeout",
+    "temp_store",
+];
 
 /// SQLite statements run in-process: there is no other session to cancel from, and sqlx does
 /// not expose `sqlite3_interrupt`. A stop abandons the statement; the process exits and SQLite
@@ -69,22 +88,33 @@ const DIALECT: Dialect = Dialect {
     timestamp_default_now: "TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP",
     text_cast_type: "TEXT",
     ddl_commits: false,
-    lexing: Lexing {
-        backslash_escapes: false,
-        dollar_quotes: false,
-        backticks: true,
-    },
+    lexing: Lexing::Sqlite,
+    session_reset: None,
 };
+
+impl Sqlite {
+    async fn read_pragmas(&mut self) -> Result<Vec<Value>, DbError> {
+        let columns = PRAGMAS
+            .iter()
+            .map(|p| format!("(SELECT * FROM pragma_{p})"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = driver::query(
+            &mut self.conn,
+            &Stmt::new(format!("SELECT {columns}"), vec![]),
+            error,
+        )
+        .await?;
+        Ok(rows.into_iter().next().unwrap_or_default())
+    }
+}
 
 impl Database for Sqlite {
     type Canceller = NoCancel;
     const DIALECT: &'static Dialect = &DIALECT;
 
-    async fn connect(
-        url: &str,
-        _application_name: &str,
-        timeout: Duration,
-    ) -> Result<Self, ConnectError> {
+    async fn connect(endpoint: &Endpoint<'_>, timeout: Duration) -> Result<Self, ConnectError> {
+        let url = endpoint.url;
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| ConnectError::BadUrl(redact(&e.to_string())))?
             .create_if_missing(true)
@@ -110,6 +140,7 @@ impl Database for Sqlite {
                 conn,
                 path,
                 lock: None,
+                saved: Vec::new(),
             }),
         }
     }
@@ -176,6 +207,55 @@ impl Database for Sqlite {
 
     async fn run_script(&mut self, sql: &str) -> Result<(), DbError> {
         driver::run_script(&mut self.conn, sql, error).await
+    }
+
+    async fn qualify(&mut self, tables: &[&str]) -> Result<Vec<String>, DbError> {
+        Ok(tables.iter().map(|t| format!("main.{t}")).collect())
+    }
+
+    async fn save_session(&mut self) -> Result<(), DbError> {
+        let values = self.read_pragmas().await?;
+        self.saved = PRAGMAS.iter().copied().zip(values).collect();
+        Ok(())
+    }
+
+    /// PRAGMAs set back (only a script that mentions PRAGMA can have changed them; also the
+    /// deprecated, write-only `case_sensitive_like`), attached databases detached, temporary
+    /// tables, views and triggers dropped.
+    async fn reset_session(&mut self, script: &str) -> Result<(), DbError> {
+        let mut reset = Vec::new();
+        if sql::mentions(script, "pragma") {
+            let now = self.read_pragmas().await?;
+            for ((name, saved), now) in self.saved.iter().zip(now) {
+                if let (Some(v), true) = (saved.as_i64(), saved != &now) {
+                    reset.push(format!("PRAGMA {name} = {v}"));
+                }
+            }
+            reset.push("PRAGMA case_sensitive_like = 0".to_string());
+        }
+        // One query for both, through the statement path usher already has (binary size).
+        let attach = sql::mentions(script, "attach");
+        let temp = sql::mentions(script, "temp");
+        if attach || temp {
+            let list = Stmt::new(
+                format!(
+                    "SELECT 'DETACH', name FROM pragma_database_list \
+                     WHERE {attach} AND name NOT IN ('main', 'temp') \
+                     UNION ALL SELECT 'DROP ' || type || ' IF EXISTS temp.', name \
+                     FROM temp.sqlite_master WHERE {temp} \
+                     AND type IN ('table', 'view', 'trigger') AND name NOT LIKE 'sqlite_%'"
+                ),
+                vec![],
+            );
+            for row in driver::query(&mut self.conn, &list, error).await? {
+                let text = |i: usize| row.get(i).and_then(Value::as_text).unwrap_or_default();
+                reset.push(format!("{} \"{}\"", text(0), text(1).replace('"', "\"\"")));
+            }
+        }
+        if reset.is_empty() {
+            return Ok(());
+        }
+        self.run_script(&reset.join("; ")).await
     }
 
     /// IMMEDIATE takes the write lock now, so a concurrent writer makes this wait (busy

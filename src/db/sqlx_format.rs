@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use super::database::{Dialect, Stmt, Value, crc32_ieee};
+use super::file_names;
 use super::format::{AppliedRow, HistoryFormat, NameMatch};
 use super::source::Migration;
 
@@ -34,32 +35,7 @@ impl HistoryFormat for Sqlx {
     /// spaces. sqlx ignores `.sql` files without `_` and fails on a non-numeric version; usher
     /// refuses both (a number-led name that is not a migration is a typo).
     fn parse_file_name(&self, file_name: &str) -> NameMatch {
-        if !file_name.ends_with(".sql") || !file_name.starts_with(|c: char| c.is_ascii_digit()) {
-            return NameMatch::NotMine;
-        }
-        let Some((version, rest)) = file_name.split_once('_') else {
-            return NameMatch::Malformed(
-                "expected {version}_{description}.sql (an underscore after the version)".into(),
-            );
-        };
-        let Ok(version) = version.parse::<i64>() else {
-            return NameMatch::Malformed(format!(
-                "the version {version:?} before the first underscore is not a whole number"
-            ));
-        };
-        if rest.ends_with(".down.sql") {
-            return NameMatch::Ignored;
-        }
-        let suffix = if rest.ends_with(".up.sql") {
-            ".up.sql"
-        } else {
-            ".sql"
-        };
-        NameMatch::Migration {
-            version,
-            name: rest.trim_end_matches(suffix).replace('_', " "),
-            any_order: false,
-        }
+        file_names::sqlx(file_name)
     }
 
     fn checksum(&self, _version: i64, _name: &str, sql: &str) -> Option<Vec<u8>> {

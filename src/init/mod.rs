@@ -14,7 +14,8 @@
 
 mod reexec;
 mod supervisor;
-mod sys;
+/// Also used to run pre-start tasks (`hooks`).
+pub(crate) mod sys;
 
 use std::ffi::OsString;
 
@@ -54,11 +55,27 @@ pub fn run_if_supervisor(args: &[OsString]) -> Option<Result<i32>> {
 }
 
 /// Whether to supervise the app instead of exec'ing it: `always`, or `auto` as PID 1.
+///
+/// `never` as PID 1 is allowed (an app that is a complete init itself), with a warning: the
+/// app becomes PID 1, which the kernel sends no signal it has no handler for, and to which
+/// every orphan of the container is re-parented.
 pub fn wanted(settings: &InitSettings) -> bool {
+    let pid1 = nix::unistd::getpid().as_raw() == 1;
     match settings.mode {
-        Mode::Never => false,
+        Mode::Never => {
+            if pid1 {
+                warn!(
+                    step = "exec",
+                    "usher is PID 1 and --init never (USHER_INIT=never) makes the app PID 1: \
+                     it alone must handle SIGTERM (the kernel drops signals PID 1 has no handler \
+                     for, so docker stop would wait and SIGKILL it) and reap the zombies of its \
+                     children; unless it does both, use --init auto (the default)"
+                );
+            }
+            false
+        }
         Mode::Always => true,
-        Mode::Auto => nix::unistd::getpid().as_raw() == 1,
+        Mode::Auto => pid1,
     }
 }
 

@@ -41,8 +41,10 @@ pub fn run(app: &App, settings: &InitSettings, inherited: &Inherited) -> Result<
     let reaper = register_reaper();
     // 2. Set usher's own dispositions for supervising.
     let waited = configure_signals()?;
-    // 3. A stop signal that arrived after the last start-up check: the app never starts.
+    // 3. A stop signal that arrived after the last start-up check: the app never starts. Any
+    //    other signal from start-up is dropped: the app could not handle it yet.
     refuse_pending_stop()?;
+    signals::drop_early_signals(&waited, "init");
     // 4. Start the app in its own process group.
     let child = spawn_app(app, inherited)?;
     info!(
@@ -120,8 +122,7 @@ fn configure_signals() -> Result<SigSet> {
 }
 
 /// A TERM, INT or QUIT still pending from start-up ends usher with 128+N, before the app
-/// starts, as during the rest of start-up. Other pending signals are forwarded to the app
-/// once it runs (the rule: none is lost).
+/// starts, as during the rest of start-up.
 fn refuse_pending_stop() -> Result<()> {
     let pending = sys::pending_bits();
     match signals::STOP

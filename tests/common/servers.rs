@@ -32,6 +32,12 @@ pub fn free_port() -> u16 {
         .expect("bind 127.0.0.1:0")
 }
 
+/// Whether this machine has an IPv6 loopback (a container may have IPv6 turned off): the
+/// servers listen on `::1` too only then.
+pub fn ipv6_loopback() -> bool {
+    TcpListener::bind("[::1]:0").is_ok()
+}
+
 /// A name no other test of this run uses (database names, file names).
 pub fn unique(tag: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
@@ -183,7 +189,15 @@ impl Postgres {
             .arg(self.port.to_string())
             .arg("-k")
             .arg(&self.dir)
-            .args(["-c", "listen_addresses=127.0.0.1"])
+            // IPv6 too, where there is one: the URL tests connect to [::1].
+            .args([
+                "-c",
+                if ipv6_loopback() {
+                    "listen_addresses=127.0.0.1,::1"
+                } else {
+                    "listen_addresses=127.0.0.1"
+                },
+            ])
             // Test data is disposable: trade durability for speed.
             .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
             .args(["-c", "max_connections=300"]);
@@ -242,6 +256,14 @@ impl Postgres {
         )
     }
 
+    /// The same over IPv6, as `[::1]`.
+    pub fn url_v6(&self, database: &str) -> String {
+        format!(
+            "postgres://postgres:{PASSWORD}@[::1]:{}/{database}?sslmode=disable",
+            self.port
+        )
+    }
+
     /// A fresh, empty database; returns its name.
     pub fn create_database(&self, tag: &str) -> String {
         let name = unique(tag).to_lowercase();
@@ -281,6 +303,99 @@ impl Drop for Postgres {
             self.stop();
             let _ = std::fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PgBouncer
+
+/// A PgBouncer in front of a PostgreSQL server, run as the postgres user from a private
+/// directory; stopped when dropped. Any database name is passed through to the server as
+/// user postgres; clients are not authenticated (`auth_type = any`).
+pub struct PgBouncer {
+    pub port: u16,
+    dir: PathBuf,
+    child: Child,
+}
+
+impl PgBouncer {
+    /// `pool_mode` is `transaction` or `session`; `ignore_extra_float_digits` adds the
+    /// `ignore_startup_parameters = extra_float_digits` that sqlx-based clients need (PgBouncer's
+    /// default refuses it). `None` (after `prerequisite`) when PgBouncer is not installed.
+    pub fn start(
+        pg: &Postgres,
+        pool_mode: &str,
+        ignore_extra_float_digits: bool,
+    ) -> Option<PgBouncer> {
+        let bin = common::which("pgbouncer").or_else(|| {
+            let p = PathBuf::from("/usr/sbin/pgbouncer");
+            p.is_file().then_some(p)
+        });
+        if !prerequisite(
+            bin.is_some() && uid_gid("postgres").is_some(),
+            "PgBouncer (the pgbouncer package; .ci/run installs it) and a postgres user",
+        ) {
+            return None;
+        }
+        let (uid, gid) = uid_gid("postgres").unwrap();
+        let dir = scratch_dir("pgbouncer");
+        chown(&dir, Some(uid), Some(gid)).expect("chown pgbouncer dir");
+        let port = free_port();
+        let ignore = if ignore_extra_float_digits {
+            "ignore_startup_parameters = extra_float_digits\n"
+        } else {
+            ""
+        };
+        let ini = format!(
+            "[databases]\n* = host=127.0.0.1 port={pg} user=postgres password={PASSWORD}\n\
+             [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
+             auth_type = any\npool_mode = {pool_mode}\n{ignore}\
+             max_client_conn = 500\ndefault_pool_size = 20\n\
+             logfile = {dir}/log\npidfile = {dir}/pid\n",
+            pg = pg.port,
+            dir = dir.display()
+        );
+        let file = dir.join("pgbouncer.ini");
+        std::fs::write(&file, ini).unwrap();
+        let log = std::fs::File::create(dir.join("stderr")).unwrap();
+        chown(dir.join("stderr"), Some(uid), Some(gid)).unwrap();
+        let child = Command::new(bin.unwrap())
+            .arg(&file)
+            .uid(uid)
+            .gid(gid)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("start pgbouncer");
+        watchdog(child.id(), "INT", &dir);
+        wait_until("PgBouncer", Duration::from_secs(30), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        Some(PgBouncer { port, dir, child })
+    }
+
+    /// A URL for `database` through this pooler.
+    pub fn url(&self, database: &str) -> String {
+        format!(
+            "postgres://postgres:{PASSWORD}@127.0.0.1:{}/{database}?sslmode=disable",
+            self.port
+        )
+    }
+
+    /// PgBouncer's own log, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+}
+
+impl Drop for PgBouncer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -353,8 +468,13 @@ impl MariaDb {
             .arg(format!("--socket={}", dir.join("sock").display()))
             .arg(format!("--pid-file={}", dir.join("pid").display()))
             .arg(format!("--port={port}"))
+            // IPv6 too, where there is one: the URL tests connect to [::1].
+            .arg(if ipv6_loopback() {
+                "--bind-address=127.0.0.1,::1"
+            } else {
+                "--bind-address=127.0.0.1"
+            })
             .args([
-                "--bind-address=127.0.0.1",
                 "--user=root",
                 "--skip-name-resolve",
                 "--skip-log-bin",
@@ -409,6 +529,11 @@ impl MariaDb {
             "mysql://usher:{PASSWORD}@127.0.0.1:{}/{database}",
             self.port
         )
+    }
+
+    /// The same over IPv6, as `[::1]`.
+    pub fn url_v6(&self, database: &str) -> String {
+        format!("mysql://usher:{PASSWORD}@[::1]:{}/{database}", self.port)
     }
 
     pub fn create_database(&self, tag: &str) -> String {

@@ -1,0 +1,5 @@
+CREATE TABLE visits (
+    id BIGSERIAL PRIMARY KEY,
+    path TEXT NOT NULL,
+    visited_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);

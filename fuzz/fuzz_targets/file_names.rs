@@ -1,0 +1,55 @@
+//! The file-name rules of each history format (src/db/file_names.rs): never panic; a name is
+//! claimed by at most one format (detection relies on it); a migration's canonical name
+//! (`{version}_{description}.sql`, `V{version}__{name}.sql`) means the same migration.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+#[path = "../../src/db/file_names.rs"]
+#[allow(dead_code)]
+mod file_names;
+
+use file_names::NameMatch;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(file) = std::str::from_utf8(data) else {
+        return;
+    };
+    let sqlx = file_names::sqlx(file);
+    let refinery = file_names::refinery(file);
+    assert!(sqlx == NameMatch::NotMine || refinery == NameMatch::NotMine, "{file:?}");
+
+    match &sqlx {
+        NameMatch::Migration {
+            version,
+            name,
+            any_order,
+        } => {
+            assert!(!any_order && *version >= 0 && !name.contains('_'));
+            // sqlx trims every trailing `.sql` / `.up.sql` (`trim_end_matches`), so a
+            // description ending in one of those has no canonical name of its own.
+            if ![".up", ".down", ".sql"].iter().any(|s| name.ends_with(s)) {
+                let canonical = format!("{version}_{}.sql", name.replace(' ', "_"));
+                assert_eq!(file_names::sqlx(&canonical), sqlx, "{file:?} -> {canonical:?}");
+            }
+        }
+        NameMatch::Ignored => assert!(file.ends_with(".down.sql")),
+        NameMatch::Malformed(why) => assert!(!why.is_empty()),
+        NameMatch::NotMine => {}
+    }
+    match &refinery {
+        NameMatch::Migration {
+            version,
+            name,
+            any_order,
+        } => {
+            assert!(*version >= 0 && *version <= i64::from(i32::MAX) && !name.is_empty());
+            let prefix = if *any_order { 'U' } else { 'V' };
+            let canonical = format!("{prefix}{version}__{name}.sql");
+            assert_eq!(file_names::refinery(&canonical), refinery, "{file:?}");
+        }
+        NameMatch::Ignored => panic!("refinery ignores no file of its own"),
+        NameMatch::Malformed(why) => assert!(!why.is_empty()),
+        NameMatch::NotMine => {}
+    }
+});

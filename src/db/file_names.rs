@@ -1,0 +1,126 @@
+//! The file-name rules of each history format: what a `.sql` file name means to sqlx and to
+//! refinery. Pure (no `crate::` dependencies), so the fuzz targets include this file as it is.
+
+/// What a file name means to a format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameMatch {
+    /// A migration of this format.
+    Migration {
+        version: i64,
+        name: String,
+        /// May be applied after newer ones without counting as out of order (refinery's
+        /// `U` prefix).
+        any_order: bool,
+    },
+    /// This format's file, but not one to apply (sqlx's `.down.sql`).
+    Ignored,
+    /// Looks like this format's name but is broken; the text says what is wrong.
+    Malformed(String),
+    /// Not this format's name at all.
+    NotMine,
+}
+
+/// sqlx splits the name at the first `_`; the part before must parse as `i64`; the
+/// description is the rest without `.up.sql` / `.down.sql` / `.sql`, with `_` turned into
+/// spaces. sqlx ignores `.sql` files without `_` and fails on a non-numeric version; usher
+/// refuses both (a number-led name that is not a migration is a typo).
+pub fn sqlx(file_name: &str) -> NameMatch {
+    if !file_name.ends_with(".sql") || !file_name.starts_with(|c: char| c.is_ascii_digit()) {
+        return NameMatch::NotMine;
+    }
+    let Some((version, rest)) = file_name.split_once('_') else {
+        return NameMatch::Malformed(
+            "expected {version}_{description}.sql (an underscore after the version)".into(),
+        );
+    };
+    let Ok(version) = version.parse::<i64>() else {
+        return NameMatch::Malformed(format!(
+            "the version {version:?} before the first underscore is not a whole number"
+        ));
+    };
+    if rest.ends_with(".down.sql") {
+        return NameMatch::Ignored;
+    }
+    let suffix = if rest.ends_with(".up.sql") {
+        ".up.sql"
+    } else {
+        ".sql"
+    };
+    NameMatch::Migration {
+        version,
+        name: rest.trim_end_matches(suffix).replace('_', " "),
+        any_order: false,
+    }
+}
+
+/// refinery's rule is the regex `^([U|V])(\d+(?:\.\d+)?)__(\w+)\.sql$` and an `i32`
+/// version (without the `int8-versions` feature, which refinery_cli does not enable).
+/// refinery silently skips names that do not match; usher refuses them instead, so that a
+/// typo never leaves a migration unapplied.
+pub fn refinery(file_name: &str) -> NameMatch {
+    let Some(stem) = file_name.strip_suffix(".sql") else {
+        return NameMatch::NotMine;
+    };
+    let mut chars = stem.chars();
+    let prefix = chars.next();
+    let rest = chars.as_str();
+    let any_order = match prefix {
+        Some('V') => false,
+        Some('U') => true,
+        _ => return NameMatch::NotMine,
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return NameMatch::NotMine;
+    }
+    let (version, after) = rest.split_at(digits);
+    let Some(name) = after.strip_prefix("__") else {
+        return NameMatch::Malformed(format!(
+            "expected two underscores after the version: {}{version}__{{name}}.sql",
+            if any_order { 'U' } else { 'V' }
+        ));
+    };
+    // `\w` in the regex crate is Unicode-aware: letters, digits, marks and '_'.
+    if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        return NameMatch::Malformed(
+            "the name after \"__\" may hold only letters, digits and _ (refinery ignores \
+             other names)"
+                .to_string(),
+        );
+    }
+    match version.parse::<i32>() {
+        Ok(v) => NameMatch::Migration {
+            version: i64::from(v),
+            name: name.to_string(),
+            any_order,
+        },
+        Err(_) => NameMatch::Malformed(format!(
+            "version {version} does not fit refinery's INT4 version column (at most {})",
+            i32::MAX
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn migration(version: i64, name: &str) -> NameMatch {
+        NameMatch::Migration {
+            version,
+            name: name.to_string(),
+            any_order: false,
+        }
+    }
+
+    /// Found by the `file_names` fuzz target: sqlx trims the suffix with `trim_end_matches`,
+    /// so repeated suffixes all go, and a `.sql` before `.up.sql` stays — as sqlx-core's
+    /// `migrate/source.rs` does; usher must agree on the description it records.
+    #[test]
+    fn repeated_suffixes_as_sqlx_trims_them() {
+        assert_eq!(sqlx("8_x.sql.up.sql"), migration(8, "x.sql"));
+        assert_eq!(sqlx("8_x.sql.sql"), migration(8, "x"));
+        assert_eq!(sqlx("8_x.up.up.sql"), migration(8, "x.up"));
+        assert_eq!(sqlx("8_.sql"), migration(8, ""));
+    }
+}

@@ -174,6 +174,6 @@ PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'), local TCP, $AUTH, 
 
 | static musl release build | bytes |
 |---|---|
-| usher, default features (PostgreSQL, MySQL/MariaDB, SQLite) | $(size "$MUSL") |
+| usher, default features (PostgreSQL, MySQL/MariaDB, SQLite) | $(size "$USHER") |
 | usher, --no-default-features --features postgres | $(size "${USHER_PG_ONLY:-}") |
 EOF

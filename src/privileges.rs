@@ -609,8 +609,9 @@ pub fn drop_to(target: &Target, env: &mut Environment) -> Result<()> {
     }
     verify(target)?;
     crate::sys::set_own_home(&target.home);
-    info!(
-        step = "privileges",
+    crate::log::log_step!(
+        INFO,
+        "privileges",
         "running as {} with HOME {}",
         users::describe(target),
         std::env::var("HOME").unwrap_or_default()

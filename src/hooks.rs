@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{AccessFlags, Pid, access};
-use tracing::{debug, info};
+use tracing::debug;
 
 use crate::config::Config;
 use crate::exit::{Error, Kind, Result};
@@ -144,7 +144,7 @@ fn run_one(path: &Path, config: &Config, startup: &Startup) -> Result<()> {
     }
     match status {
         Ok(0) => {
-            info!(step = "hooks", duration_ms, "ran {name}");
+            crate::log::timed_line("hooks", duration_ms, format_args!("ran {name}"));
             Ok(())
         }
         Ok(code) if code > 128 => Err(hook_error(format!(

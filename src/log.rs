@@ -45,6 +45,13 @@ pub fn step_line(level: Level, step: &str, message: std::fmt::Arguments<'_>) {
     }
 }
 
+/// `step_line` at INFO with a `duration_ms` field: the lines that report how long something
+/// took share this one call site.
+#[inline(never)]
+pub fn timed_line(step: &str, duration_ms: u64, message: std::fmt::Arguments<'_>) {
+    tracing::info!(step, duration_ms, "{message}");
+}
+
 pub fn init(settings: LogSettings) {
     let _ = tracing::subscriber::set_global_default(Stderr {
         settings,

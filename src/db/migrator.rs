@@ -10,8 +10,6 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use tracing::info;
-
 use super::database::{Backend, ConnectError, Db, DbError, DynCanceller, Endpoint, Stmt};
 use super::format::{self, AppliedRow, HistoryFormat};
 use super::plan::{self, Policy, State};
@@ -164,11 +162,10 @@ async fn connect_waiting(cx: &Context<'_>) -> Result<Box<dyn Db>> {
         let reason = match attempt {
             Ok(db) => {
                 if attempts > 1 {
-                    info!(
-                        step = "migrate",
-                        duration_ms = started.elapsed().as_millis() as u64,
-                        "{} is ready after {attempts} attempts",
-                        cx.backend.name
+                    crate::log::timed_line(
+                        "migrate",
+                        started.elapsed().as_millis() as u64,
+                        format_args!("{} is ready after {attempts} attempts", cx.backend.name),
                     );
                 }
                 return Ok(db);
@@ -593,12 +590,10 @@ impl Session<'_> {
         self.ensure_table().await?;
         for m in &pending {
             let took = self.apply(m).await?;
-            info!(
-                step = "migrate",
-                duration_ms = took.as_millis() as u64,
-                "applied {} {}",
-                m.version,
-                m.name
+            crate::log::timed_line(
+                "migrate",
+                took.as_millis() as u64,
+                format_args!("applied {} {}", m.version, m.name),
             );
         }
         let history = self.history().await?;
@@ -640,13 +635,15 @@ impl Session<'_> {
                 self.format.name()
             );
         } else {
-            info!(
-                step = "migrate",
-                duration_ms = took.as_millis() as u64,
-                "applied {applied_now} migration{} in {} ms; now at {at} ({} format)",
-                if applied_now == 1 { "" } else { "s" },
-                took.as_millis(),
-                self.format.name()
+            crate::log::timed_line(
+                "migrate",
+                took.as_millis() as u64,
+                format_args!(
+                    "applied {applied_now} migration{} in {} ms; now at {at} ({} format)",
+                    if applied_now == 1 { "" } else { "s" },
+                    took.as_millis(),
+                    self.format.name()
+                ),
             );
         }
     }
@@ -719,10 +716,10 @@ impl Session<'_> {
             if got {
                 self.lock = Some(key);
                 if last_log.is_some() {
-                    info!(
-                        step = "migrate",
-                        duration_ms = started.elapsed().as_millis() as u64,
-                        "got the migration lock"
+                    crate::log::timed_line(
+                        "migrate",
+                        started.elapsed().as_millis() as u64,
+                        format_args!("got the migration lock"),
                     );
                 }
                 return Ok(());

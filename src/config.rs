@@ -1183,6 +1183,25 @@ mod tests {
         assert_eq!(parse_duration("-1"), None);
         assert_eq!(parse_duration("s"), None);
         assert_eq!(parse_duration("3 days"), None);
+        // The number is an exact decimal (no float parsing), refused past 10^9 s.
+        assert_eq!(parse_duration("1."), Some(Duration::from_secs(1)));
+        assert_eq!(parse_duration(".5"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("0.1"), Some(Duration::from_millis(100)));
+        assert_eq!(parse_duration("2.25m"), Some(Duration::from_secs(135)));
+        assert_eq!(
+            parse_duration("0.0000000005"),
+            Some(Duration::from_nanos(1))
+        );
+        assert_eq!(parse_duration("0.0015ms"), Some(Duration::from_nanos(1500)));
+        assert_eq!(parse_duration("."), None);
+        assert_eq!(parse_duration("1.2.3"), None);
+        assert_eq!(
+            parse_duration("999999999.5"),
+            Some(Duration::new(999_999_999, 500_000_000))
+        );
+        assert_eq!(parse_duration("1000000000"), None);
+        assert_eq!(parse_duration("277778h"), None);
+        assert_eq!(parse_duration("99999999999999999999999ms"), None);
     }
 
     #[test]

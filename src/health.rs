@@ -186,7 +186,7 @@ fn database(_: Option<&Config>, _: bool, _: Duration) -> Result<Reached, String>
 /// A bad argument: said on stderr (as a log line, so in JSON with --log-format json), and
 /// still exit 1, never 64 or 2.
 fn usage_error(fix: &str) -> i32 {
-    tracing::error!(step = "health", "{fix}; see usher --help");
+    crate::log::log_step!(ERROR, "health", "{fix}; see usher --help");
     Kind::Unhealthy.code()
 }
 

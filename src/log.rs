@@ -22,6 +22,36 @@ use crate::redact::redact;
 /// Installs the subscriber for the rest of the process. Called once: after the configuration
 /// is read, or, when reading it failed, with the format `config::early_log` found, so that
 /// even that error is printed in the format asked for.
+/// `log_step!(INFO, "step", "format", args…)`: a log line with a step and a message only,
+/// the same line as `tracing::info!(step = "step", "format", args…)` prints. Each `tracing`
+/// macro call site is a static callsite with its own metadata and inlined dispatch code, a few
+/// hundred bytes apiece; the many lines of this shape share the four in `step_line`. (Lines
+/// with fields of their own, `pid = …`, keep their own call sites.)
+macro_rules! log_step {
+    ($level:ident, $step:expr, $($message:tt)+) => {
+        $crate::log::step_line(tracing::Level::$level, $step, format_args!($($message)+))
+    };
+}
+pub(crate) use log_step;
+
+/// The one call site per level behind `log_step!`. Not inlined, so that each use is one call.
+#[inline(never)]
+pub fn step_line(level: Level, step: &str, message: std::fmt::Arguments<'_>) {
+    match level {
+        Level::ERROR => tracing::error!(step, "{message}"),
+        Level::WARN => tracing::warn!(step, "{message}"),
+        Level::INFO => tracing::info!(step, "{message}"),
+        _ => tracing::debug!(step, "{message}"),
+    }
+}
+
+/// `step_line` at INFO with a `duration_ms` field: the lines that report how long something
+/// took share this one call site.
+#[inline(never)]
+pub fn timed_line(step: &str, duration_ms: u64, message: std::fmt::Arguments<'_>) {
+    tracing::info!(step, duration_ms, "{message}");
+}
+
 pub fn init(settings: LogSettings) {
     let _ = tracing::subscriber::set_global_default(Stderr {
         settings,

@@ -38,7 +38,7 @@ mod wait;
 use std::ffi::{OsString, c_char, c_int};
 use std::time::Instant;
 
-use tracing::{error, info, warn};
+use tracing::info;
 
 use config::{Command, Config};
 
@@ -112,8 +112,8 @@ fn register_secrets<'a>(args: impl Iterator<Item = &'a std::ffi::OsStr>, env: &'
 /// Logs a failure and returns its exit code.
 fn report(e: &Error) -> i32 {
     match e.kind {
-        Kind::Interrupted(_) => warn!(step = "stop", "{e}; the app was not started"),
-        _ => error!(step = e.step.unwrap_or("usher"), "{e}"),
+        Kind::Interrupted(_) => crate::log::log_step!(WARN, "stop", "{e}; the app was not started"),
+        _ => crate::log::log_step!(ERROR, e.step.unwrap_or("usher"), "{e}"),
     }
     e.code()
 }

@@ -54,10 +54,12 @@ pub fn register_url(value: &str) {
     with_known(|known| {
         for form in found {
             if !known.contains(&form) {
-                known.push(form);
+                // Inserted in place, longest first, rather than sorted: a slice sort would
+                // link a whole sort implementation (~3 KB) for this one list.
+                let at = known.iter().position(|k| k.len() < form.len());
+                known.insert(at.unwrap_or(known.len()), form);
             }
         }
-        known.sort_by_key(|s| std::cmp::Reverse(s.len()));
     });
 }
 
@@ -110,20 +112,27 @@ pub fn secret_forms(value: &str) -> Vec<String> {
             let decoded = percent_decode(&parsed, false);
             let form_decoded = percent_decode(&parsed, true);
             for s in [&parsed, &decoded, &form_decoded] {
-                add(s.clone());
-                add(s.escape_debug().to_string());
-                add(s.escape_default().to_string());
+                with_escapes(s).into_iter().for_each(&mut add);
             }
             add(userinfo_encode(&parsed));
             add(encode_non_alphanumeric(&decoded));
             add(encode_non_alphanumeric(&decoded).to_ascii_lowercase());
             add(encode_non_alphanumeric(&form_decoded));
         }
-        add(raw.clone());
-        add(raw.escape_debug().to_string());
-        add(raw.escape_default().to_string());
+        with_escapes(&raw).into_iter().for_each(&mut add);
     }
     forms
+}
+
+/// `s` as written, and as `escape_debug` (Debug output) and `escape_default` show it. Built
+/// with `format!` rather than `.to_string()`, which would inline each escape iterator into a
+/// copy of its own string building (~4 KB).
+fn with_escapes(s: &str) -> [String; 3] {
+    [
+        s.to_string(),
+        format!("{}", s.escape_debug()),
+        format!("{}", s.escape_default()),
+    ]
 }
 
 /// The password substrings of `value` as written, when it is a URL: the userinfo password

@@ -193,7 +193,8 @@ pub fn drop_early_signals(set: &SigSet, step: &str) {
     }
     while let Some(signal) = sys::take_signal(&others, Duration::ZERO) {
         if !ignored_by_default(signal) {
-            tracing::warn!(
+            crate::log::log_step!(
+                WARN,
                 step,
                 "{} arrived during start-up, before the app could handle it; dropped",
                 crate::exit::signal_name(signal)

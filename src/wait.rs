@@ -9,8 +9,6 @@
 
 use std::time::{Duration, Instant};
 
-use tracing::{debug, info, warn};
-
 use crate::config::WaitSettings;
 use crate::exit::{Error, Kind, Result};
 use crate::readiness::{self, Next, Reached, Report, Target, elapsed, setting};
@@ -53,8 +51,9 @@ pub fn dependencies(settings: &WaitSettings, deadline: Instant, startup: &Startu
         });
     }
     drop(sender);
-    info!(
-        step = "wait",
+    crate::log::log_step!(
+        INFO,
+        "wait",
         "waiting up to {} for {}",
         setting(settings.timeout),
         deps.iter()
@@ -70,8 +69,9 @@ pub fn dependencies(settings: &WaitSettings, deadline: Instant, startup: &Startu
                 match result {
                     Ok(reached) => {
                         dep.ready = true;
-                        info!(
-                            step = "wait",
+                        crate::log::log_step!(
+                            INFO,
+                            "wait",
                             "{} is ready ({reached}) after {}",
                             dep.shown,
                             elapsed(start.elapsed())
@@ -81,14 +81,20 @@ pub fn dependencies(settings: &WaitSettings, deadline: Instant, startup: &Startu
                         // The first failure is worth a line (the user sees what is being
                         // waited for and why); the rest only at debug.
                         if dep.last_error.is_none() {
-                            info!(
-                                step = "wait",
+                            crate::log::log_step!(
+                                INFO,
+                                "wait",
                                 "{} is not ready yet: {why}; retrying every {}",
                                 dep.shown,
                                 setting(settings.interval)
                             );
                         } else {
-                            debug!(step = "wait", "{} is not ready yet: {why}", dep.shown);
+                            crate::log::log_step!(
+                                DEBUG,
+                                "wait",
+                                "{} is not ready yet: {why}",
+                                dep.shown
+                            );
                         }
                         dep.last_error = Some(why);
                     }
@@ -145,9 +151,11 @@ fn timed_out(deps: &[Dependency], timeout: Duration) -> Error {
             .last_error
             .as_deref()
             .unwrap_or("no attempt finished (still resolving or connecting)");
-        warn!(
-            step = "wait",
-            "{} is still not ready; last error: {why}", dep.shown
+        crate::log::log_step!(
+            WARN,
+            "wait",
+            "{} is still not ready; last error: {why}",
+            dep.shown
         );
     }
     let names: Vec<&str> = missing.iter().map(|d| d.shown.as_str()).collect();

@@ -10,8 +10,6 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use tracing::{info, warn};
-
 use super::database::{Backend, ConnectError, Db, DbError, DynCanceller, Endpoint, Stmt};
 use super::format::{self, AppliedRow, HistoryFormat};
 use super::plan::{self, Policy, State};
@@ -164,11 +162,10 @@ async fn connect_waiting(cx: &Context<'_>) -> Result<Box<dyn Db>> {
         let reason = match attempt {
             Ok(db) => {
                 if attempts > 1 {
-                    info!(
-                        step = "migrate",
-                        duration_ms = started.elapsed().as_millis() as u64,
-                        "{} is ready after {attempts} attempts",
-                        cx.backend.name
+                    crate::log::timed_line(
+                        "migrate",
+                        started.elapsed().as_millis() as u64,
+                        format_args!("{} is ready after {attempts} attempts", cx.backend.name),
                     );
                 }
                 return Ok(db);
@@ -201,9 +198,11 @@ async fn connect_waiting(cx: &Context<'_>) -> Result<Box<dyn Db>> {
         }
         let due = last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10));
         if reason != last_reason || due {
-            info!(
-                step = "migrate",
-                "waiting for {} at {shown}: {reason}", cx.backend.name
+            crate::log::log_step!(
+                INFO,
+                "migrate",
+                "waiting for {} at {shown}: {reason}",
+                cx.backend.name
             );
             last_reason = reason;
             last_log = Some(Instant::now());
@@ -290,7 +289,7 @@ fn nothing_to_do(cx: &Context<'_>, action: Action) -> Result<i32> {
             Ok(0)
         }
         _ => {
-            info!(step = "migrate", "no migrations in {dir}; nothing to do");
+            crate::log::log_step!(INFO, "migrate", "no migrations in {dir}; nothing to do");
             Ok(0)
         }
     }
@@ -591,12 +590,10 @@ impl Session<'_> {
         self.ensure_table().await?;
         for m in &pending {
             let took = self.apply(m).await?;
-            info!(
-                step = "migrate",
-                duration_ms = took.as_millis() as u64,
-                "applied {} {}",
-                m.version,
-                m.name
+            crate::log::timed_line(
+                "migrate",
+                took.as_millis() as u64,
+                format_args!("applied {} {}", m.version, m.name),
             );
         }
         let history = self.history().await?;
@@ -608,8 +605,9 @@ impl Session<'_> {
     /// The summary line, and the warnings that go with a start.
     fn report(&self, p: &plan::Plan<'_>, applied_now: usize, took: Duration) {
         for m in &p.equivalent {
-            info!(
-                step = "migrate",
+            crate::log::log_step!(
+                INFO,
+                "migrate",
                 "{} differs from the applied migration {} only in line endings or a byte-order \
                  mark; accepted",
                 m.file,
@@ -617,8 +615,9 @@ impl Session<'_> {
             );
         }
         if !p.unknown.is_empty() {
-            warn!(
-                step = "migrate",
+            crate::log::log_step!(
+                WARN,
+                "migrate",
                 "the database has applied migrations with no file here: {} (an older image \
                  after a newer one migrated?); starting anyway (--on-unknown error refuses)",
                 plan::list_rows(&p.unknown)
@@ -629,19 +628,22 @@ impl Session<'_> {
             .map(|v| format!("version {v}"))
             .unwrap_or_else(|| "no version".into());
         if applied_now == 0 {
-            info!(
-                step = "migrate",
+            crate::log::log_step!(
+                INFO,
+                "migrate",
                 "database is up to date at {at} ({} format)",
                 self.format.name()
             );
         } else {
-            info!(
-                step = "migrate",
-                duration_ms = took.as_millis() as u64,
-                "applied {applied_now} migration{} in {} ms; now at {at} ({} format)",
-                if applied_now == 1 { "" } else { "s" },
-                took.as_millis(),
-                self.format.name()
+            crate::log::timed_line(
+                "migrate",
+                took.as_millis() as u64,
+                format_args!(
+                    "applied {applied_now} migration{} in {} ms; now at {at} ({} format)",
+                    if applied_now == 1 { "" } else { "s" },
+                    took.as_millis(),
+                    self.format.name()
+                ),
             );
         }
     }
@@ -714,10 +716,10 @@ impl Session<'_> {
             if got {
                 self.lock = Some(key);
                 if last_log.is_some() {
-                    info!(
-                        step = "migrate",
-                        duration_ms = started.elapsed().as_millis() as u64,
-                        "got the migration lock"
+                    crate::log::timed_line(
+                        "migrate",
+                        started.elapsed().as_millis() as u64,
+                        format_args!("got the migration lock"),
                     );
                 }
                 return Ok(());
@@ -744,8 +746,9 @@ impl Session<'_> {
                 ));
             }
             if due || holder != last_holder {
-                info!(
-                    step = "migrate",
+                crate::log::log_step!(
+                    INFO,
+                    "migrate",
                     "waiting for the migration lock held by {named}"
                 );
                 last_log = Some(Instant::now());
@@ -1133,8 +1136,9 @@ impl Session<'_> {
             out.push('\n');
         }
         print!("{out}");
-        info!(
-            step = "status",
+        crate::log::log_step!(
+            INFO,
+            "status",
             "{} format, {}",
             self.format.name(),
             redact(self.cx.url)
@@ -1229,12 +1233,15 @@ impl Session<'_> {
             return Err(db_error(&format!("cannot update {}", format.table()), e));
         }
         match mark {
-            ResolveMark::Applied => info!(
-                step = "resolve",
-                "migration {version} ({}) is now recorded as applied", row.name
+            ResolveMark::Applied => crate::log::log_step!(
+                INFO,
+                "resolve",
+                "migration {version} ({}) is now recorded as applied",
+                row.name
             ),
-            ResolveMark::RolledBack => info!(
-                step = "resolve",
+            ResolveMark::RolledBack => crate::log::log_step!(
+                INFO,
+                "resolve",
                 "migration {version} ({}) is no longer recorded; it will run at the next start",
                 row.name
             ),

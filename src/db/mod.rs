@@ -77,8 +77,9 @@ pub fn stage(config: &Config, deadline: Instant, startup: &Startup) -> Result<()
     match config.migrate.mode {
         Mode::Never => return Ok(()),
         Mode::Auto if !dir.exists() => {
-            tracing::debug!(
-                step = "migrate",
+            crate::log::log_step!(
+                DEBUG,
+                "migrate",
                 "no directory {}; nothing to migrate",
                 dir.display()
             );

@@ -245,8 +245,9 @@ fn pgpass_password(
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(file).ok()?;
     if meta.permissions().mode() & 0o077 != 0 {
-        tracing::warn!(
-            step = "migrate",
+        crate::log::log_step!(
+            WARN,
+            "migrate",
             "password file {} has group or world access; ignored (chmod 0600 it)",
             file.display()
         );
@@ -412,7 +413,7 @@ impl Database for Postgres {
             match Self::connect(&probe, Duration::from_secs(5)).await {
                 Ok(p) => break p,
                 Err(ConnectError::Retry(m)) if tried.elapsed() < Duration::from_secs(10) => {
-                    tracing::debug!(step = "migrate", "second connection: {m}");
+                    crate::log::log_step!(DEBUG, "migrate", "second connection: {m}");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 Err(
@@ -456,7 +457,7 @@ impl Database for Postgres {
                         let reset = DIALECT.session_reset.unwrap_or_default();
                         self.session_reset = Some(format!("{reset}; {settings}"));
                     }
-                    Err(e) => tracing::debug!(step = "migrate", "cannot set {settings}: {e}"),
+                    Err(e) => crate::log::log_step!(DEBUG, "migrate", "cannot set {settings}: {e}"),
                 }
                 return Ok(None);
             }

@@ -268,7 +268,7 @@ fn walk(
                 continue;
             }
             Err(e) => {
-                tracing::debug!(step = "migrate", "skipping {rel}: {e}");
+                crate::log::log_step!(DEBUG, "migrate", "skipping {rel}: {e}");
                 continue;
             }
         };

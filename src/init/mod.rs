@@ -19,7 +19,7 @@ pub(crate) mod sys;
 
 use std::ffi::OsString;
 
-use tracing::{debug, warn};
+use tracing::debug;
 
 use crate::config::{InitSettings, LogFormat, LogSettings, Mode};
 use crate::environment::Environment;
@@ -64,8 +64,9 @@ pub fn wanted(settings: &InitSettings) -> bool {
     match settings.mode {
         Mode::Never => {
             if pid1 {
-                warn!(
-                    step = "exec",
+                crate::log::log_step!(
+                    WARN,
+                    "exec",
                     "usher is PID 1 and --init never (USHER_INIT=never) makes the app PID 1: \
                      it alone must handle SIGTERM (the kernel drops signals PID 1 has no handler \
                      for, so docker stop would wait and SIGKILL it) and reap the zombies of its \
@@ -102,8 +103,9 @@ pub fn supervise(
     }
     // Returns only when the exec failed.
     let error = reexec::exec_supervisor(&handoff);
-    warn!(
-        step = "init",
+    crate::log::log_step!(
+        WARN,
+        "init",
         "{error}; supervising from this process instead, which keeps the start-up's memory: \
          mount /proc and let the app's user execute usher's binary"
     );

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use nix::unistd::Pid;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use super::sys::{self, ExecImage, SpawnError};
 use crate::config::{InitSettings, LEFTOVER_GRACE};
@@ -67,7 +67,7 @@ pub fn run(app: &App, settings: &InitSettings, inherited: &Inherited) -> Result<
     };
     // 5. Forward and reap until the app exits.
     let code = supervisor.supervise_app();
-    info!(step = "init", "{} exited with status {code}", app.name());
+    crate::log::log_step!(INFO, "init", "{} exited with status {code}", app.name());
     // 6. Terminate what it left behind, then pass its status on.
     supervisor.terminate_leftovers();
     Ok(code)
@@ -82,8 +82,9 @@ fn register_reaper() -> Reaper {
     match nix::sys::prctl::set_child_subreaper(true) {
         Ok(()) => Reaper::Subreaper,
         Err(e) => {
-            warn!(
-                step = "init",
+            crate::log::log_step!(
+                WARN,
+                "init",
                 "prctl(PR_SET_CHILD_SUBREAPER) failed: {e}; orphans of the app will not be \
                  reaped by usher: run usher as the container's first process (ENTRYPOINT), \
                  where it is PID 1"
@@ -216,7 +217,7 @@ impl Supervisor<'_> {
                 }
                 Ok(None) | Err(Errno::ECHILD) => return app_code,
                 Err(e) => {
-                    warn!(step = "init", "waitpid(-1, WNOHANG) failed: {e}");
+                    crate::log::log_step!(WARN, "init", "waitpid(-1, WNOHANG) failed: {e}");
                     return app_code;
                 }
             }
@@ -237,7 +238,7 @@ impl Supervisor<'_> {
             None => Some(signal),
         };
         let Some(sent) = sent else {
-            debug!(step = "init", "dropped {name} (--rewrite-signal)");
+            crate::log::log_step!(DEBUG, "init", "dropped {name} (--rewrite-signal)");
             return;
         };
         let target = if self.settings.signal_group {
@@ -246,15 +247,19 @@ impl Supervisor<'_> {
             self.child.as_raw()
         };
         match sys::send_signal(target, sent) {
-            Ok(()) => debug!(
-                step = "init",
+            Ok(()) => crate::log::log_step!(
+                DEBUG,
+                "init",
                 "forwarded {name} as {}",
                 crate::exit::signal_name(sent)
             ),
             // The app exited and is not reaped yet: the next reap sees it.
-            Err(Errno::ESRCH) => debug!(step = "init", "{name} not forwarded: the app is gone"),
-            Err(e) => warn!(
-                step = "init",
+            Err(Errno::ESRCH) => {
+                crate::log::log_step!(DEBUG, "init", "{name} not forwarded: the app is gone")
+            }
+            Err(e) => crate::log::log_step!(
+                WARN,
+                "init",
                 "kill({target}, {}) failed: {e}; the app did not get {name}",
                 crate::exit::signal_name(sent)
             ),
@@ -265,8 +270,9 @@ impl Supervisor<'_> {
             && (terminating(signal) || terminating(sent))
         {
             self.kill_at = Some(Instant::now() + timeout);
-            info!(
-                step = "init",
+            crate::log::log_step!(
+                INFO,
+                "init",
                 "{name} forwarded; SIGKILL in {} unless the app exits (--stop-timeout)",
                 seconds(timeout)
             );
@@ -277,8 +283,9 @@ impl Supervisor<'_> {
     /// is then 128+9, reported as usual.
     fn kill_app(&mut self) {
         let timeout = self.settings.stop_timeout.unwrap_or_default();
-        warn!(
-            step = "init",
+        crate::log::log_step!(
+            WARN,
+            "init",
             "the app did not exit within {} of the stop signal; sending SIGKILL to its process \
              group (raise --stop-timeout if it needs longer)",
             seconds(timeout)
@@ -299,18 +306,20 @@ impl Supervisor<'_> {
             return;
         }
         let grace = self.settings.stop_timeout.unwrap_or(LEFTOVER_GRACE);
-        info!(
-            step = "init",
+        crate::log::log_step!(
+            INFO,
+            "init",
             "the app left processes behind; sending them SIGTERM, and SIGKILL after {}",
             seconds(grace)
         );
         self.signal_leftovers(Signal::SIGTERM);
         if self.wait_for_leftovers(grace) {
-            info!(step = "init", "the processes left behind have exited");
+            crate::log::log_step!(INFO, "init", "the processes left behind have exited");
             return;
         }
-        warn!(
-            step = "init",
+        crate::log::log_step!(
+            WARN,
+            "init",
             "processes left behind by the app did not exit within {} of SIGTERM; sending \
              SIGKILL (set --stop-timeout to give them longer)",
             seconds(grace)
@@ -335,8 +344,9 @@ impl Supervisor<'_> {
             if let Some(signal) = sys::wait_signal(&self.waited, Some(left))
                 && signal != Signal::SIGCHLD as c_int
             {
-                debug!(
-                    step = "init",
+                crate::log::log_step!(
+                    DEBUG,
+                    "init",
                     "{} not forwarded: the app has exited",
                     crate::exit::signal_name(signal)
                 );
@@ -362,7 +372,12 @@ impl Supervisor<'_> {
             // (kill(2)): exactly those the kernel kills when usher exits (pid_namespaces(7)).
             Reaper::Pid1 => {
                 if let Err(e) = sys::send_signal(-1, signal as c_int) {
-                    debug!(step = "init", "kill(-1, {}) failed: {e}", signal.as_str());
+                    crate::log::log_step!(
+                        DEBUG,
+                        "init",
+                        "kill(-1, {}) failed: {e}",
+                        signal.as_str()
+                    );
                 }
             }
             // Elsewhere kill(-1) would reach the whole machine: only usher's descendants.
@@ -372,8 +387,9 @@ impl Supervisor<'_> {
                         let _ = sys::send_signal(pid, signal as c_int);
                     }
                 }
-                Err(e) => warn!(
-                    step = "init",
+                Err(e) => crate::log::log_step!(
+                    WARN,
+                    "init",
                     "cannot list /proc to find the processes the app left behind: {e}; they \
                      keep running: mount /proc, or run usher as PID 1"
                 ),

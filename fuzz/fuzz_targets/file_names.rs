@@ -1,11 +1,11 @@
-//! The file-name rules of each history format (src/db/file_names.rs): never panic; a name is
+//! The file-name rules of each history format (src/db/formats/file_names.rs): never panic; a name is
 //! claimed by at most one format (detection relies on it); a migration's canonical name
 //! (`{version}_{description}.sql`, `V{version}__{name}.sql`) means the same migration.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../src/db/file_names.rs"]
+#[path = "../../src/db/formats/file_names.rs"]
 #[allow(dead_code)]
 mod file_names;
 

@@ -10,14 +10,14 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use super::database::{Backend, ConnectError, Db, DbError, DynCanceller, Endpoint, Stmt};
-use super::format::{self, AppliedRow, HistoryFormat};
+use super::formats::{self, AppliedRow, HistoryFormat};
 use super::plan::{self, Policy, State};
 use super::source::{self, Migration, SqlFile};
 use super::sql;
 use super::stop::Stop;
 use super::unfinished;
 use crate::config::{MigrateSettings, ResolveMark, WaitSettings};
+use crate::db::backends::{Backend, ConnectError, Db, DbError, DynCanceller, Endpoint, Stmt};
 use crate::exit::{Error, Kind, Result};
 use crate::redact::redact;
 
@@ -104,7 +104,7 @@ pub async fn health(
             .await
             .map_err(|e| e.to_string())?;
         let Some(format) =
-            format::detect(settings.format.as_deref(), files, &tables).map_err(|e| e.message)?
+            formats::detect(settings.format.as_deref(), files, &tables).map_err(|e| e.message)?
         else {
             return Ok(());
         };
@@ -247,7 +247,7 @@ fn client_data_transfer(
 
 /// Every table usher may need to know about, for one existence query.
 fn known_tables() -> Vec<&'static str> {
-    let mut t = format::tables();
+    let mut t = formats::tables();
     t.push(unfinished::TABLE);
     t
 }
@@ -257,7 +257,7 @@ async fn session(db: &mut dyn Db, cx: &Context<'_>, action: Action) -> Result<i3
         .existing_tables(&known_tables())
         .await
         .map_err(|e| db_error("cannot list the history tables", e))?;
-    let Some(format) = format::detect(cx.settings.format.as_deref(), &cx.files, &tables)? else {
+    let Some(format) = formats::detect(cx.settings.format.as_deref(), &cx.files, &tables)? else {
         return nothing_to_do(cx, action);
     };
     let migrations = source::load(&cx.files, format)?;

@@ -2,10 +2,10 @@
 //! `MIGRATION_DATABASE_URL`), lock, apply pending SQL migrations, then let the app start.
 //!
 //! Split as sqlx splits its migrator: `source` (files → migrations), `plan` (the rules, one
-//! pure function), `migrator` (the procedure), `database` (what a database must provide; one
-//! file each: `postgres`, `mysql`, `sqlite`) and `format` (what a history format must provide;
-//! one file each: `refinery`, `sqlx_format`). Databases are registered in `backend()`
-//! below, formats in `format::FORMATS`.
+//! pure function), `migrator` (the procedure), `backends/` (what a database must provide, in
+//! its `mod.rs`; one file per database, registered in `backends::backend`) and `formats/`
+//! (what a history format must provide, in its `mod.rs`; one file per migration tool,
+//! registered in `formats::FORMATS`).
 
 // `DbError` carries the server's code, message, detail, hint and position; it travels only on
 // the failure path, so its size does not matter.
@@ -13,22 +13,12 @@
 // The unit-test build has no C `main` (see main.rs), so the entry points look unused there.
 #![cfg_attr(test, allow(dead_code))]
 
-mod database;
-mod driver;
-mod file_names;
-mod format;
+mod backends;
+mod formats;
 mod migrator;
-#[cfg(feature = "mysql")]
-mod mysql;
 mod plan;
-#[cfg(feature = "postgres")]
-mod postgres;
-mod refinery;
 mod source;
 mod sql;
-#[cfg(feature = "sqlite")]
-mod sqlite;
-mod sqlx_format;
 mod stop;
 mod unfinished;
 
@@ -39,33 +29,9 @@ use crate::config::{Command, Config, Mode};
 use crate::exit::{Error, Kind, Result};
 use crate::redact::redact;
 use crate::signals::Startup;
-use database::Backend;
+use backends::{Backend, SCHEMES, backend};
 use migrator::{Action, Context};
 use source::SqlFile;
-
-/// The registration of databases: URL scheme → implementation of `database::Database`.
-/// Add a database with one line here.
-fn backend(scheme: &str) -> Option<Backend> {
-    Some(match scheme {
-        #[cfg(feature = "postgres")]
-        "postgres" | "postgresql" => Backend::of::<postgres::Postgres>(),
-        #[cfg(feature = "mysql")]
-        "mysql" | "mariadb" => Backend::of::<mysql::MySql>(),
-        #[cfg(feature = "sqlite")]
-        "sqlite" => Backend::of::<sqlite::Sqlite>(),
-        _ => return None,
-    })
-}
-
-/// The URL schemes this build supports, for messages.
-const SCHEMES: &[&str] = &[
-    #[cfg(feature = "postgres")]
-    "postgres://",
-    #[cfg(feature = "mysql")]
-    "mysql:// (MariaDB too)",
-    #[cfg(feature = "sqlite")]
-    "sqlite://",
-];
 
 /// The start-up stage: migrate when there is something to migrate.
 ///
@@ -163,8 +129,8 @@ pub fn health(
     let runtime = runtime().map_err(|e| e.message)?;
     let name = application_name("usher-health");
     let backend = backend_for(variable, url).map_err(|e| e.message)?;
-    let pgpass = database::pgpass_file(&config.env);
-    let endpoint = database::Endpoint {
+    let pgpass = backends::pgpass_file(&config.env);
+    let endpoint = backends::Endpoint {
         url,
         application_name: &name,
         pgpass: pgpass.as_deref(),
@@ -197,7 +163,7 @@ fn run(
     // An unknown --format is a usage error (64), an unknown USHER_FORMAT a configuration
     // error (78): said before any connection.
     if let Some(name) = &config.migrate.format {
-        format::by_name(name).map_err(|e| match config.migrate.format_from_env {
+        formats::by_name(name).map_err(|e| match config.migrate.format_from_env {
             true => e,
             false => Error::usage(e.message),
         })?;
@@ -216,7 +182,7 @@ fn run(
             files,
             stop: &stop,
             application_name: application_name("usher"),
-            pgpass: database::pgpass_file(&config.env),
+            pgpass: backends::pgpass_file(&config.env),
             backend,
         };
         migrator::run(&cx, action).await

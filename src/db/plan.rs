@@ -5,7 +5,7 @@
 //! then every applied file's checksum, then applied migrations without a file, then the order
 //! of the pending ones.
 
-use super::format::{AppliedRow, HistoryFormat};
+use super::formats::{AppliedRow, HistoryFormat};
 use super::source::{ChecksumMatch, Migration};
 use crate::config::OnUnknown;
 use crate::exit::{Error, Kind, Result};
@@ -229,7 +229,7 @@ pub fn status(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::sqlx_format::Sqlx;
+    use crate::db::formats::sqlx::Sqlx;
 
     const WARN: Policy = Policy {
         on_unknown: OnUnknown::Warn,

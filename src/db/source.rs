@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::format::{HistoryFormat, NameMatch};
+use super::formats::{HistoryFormat, NameMatch};
 use super::sql;
 use crate::exit::{Error, Kind, Result};
 
@@ -382,8 +382,8 @@ fn invalid(message: String) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::refinery::Refinery;
-    use crate::db::sqlx_format::Sqlx;
+    use crate::db::formats::refinery::Refinery;
+    use crate::db::formats::sqlx::Sqlx;
 
     struct Dir(PathBuf);
     impl Dir {

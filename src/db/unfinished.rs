@@ -7,9 +7,9 @@
 //! The table is created only the first time it is needed, so a database that never runs such
 //! a script sees nothing of usher.
 
-use super::database::{Dialect, Stmt, Value};
-use super::format::AppliedRow;
+use super::formats::AppliedRow;
 use super::source::Migration;
+use crate::db::backends::{Dialect, Stmt, Value};
 
 pub const TABLE: &str = "usher_unfinished_migrations";
 
@@ -38,7 +38,9 @@ pub fn insert(d: &Dialect, history: &str, m: &Migration) -> Stmt {
             Value::Text(history.to_string()),
             Value::Int(m.version),
             Value::Text(m.name.clone()),
-            Value::Text(super::refinery::rfc3339(std::time::SystemTime::now())),
+            Value::Text(super::formats::refinery::rfc3339(
+                std::time::SystemTime::now(),
+            )),
         ],
     )
 }

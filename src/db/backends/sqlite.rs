@@ -13,9 +13,9 @@ use nix::fcntl::{Flock, FlockArg};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
 use sqlx::{ConnectOptions, Connection, Row};
 
-use super::database::{Canceller, ConnectError, Database, DbError, Dialect, Endpoint, Stmt, Value};
 use super::driver::{self, DecodeValues, RowsAffected};
-use super::sql::{self, Lexing};
+use super::{Canceller, ConnectError, Database, DbError, Dialect, Endpoint, Stmt, Value};
+use crate::db::sql::{self, Lexing};
 use crate::redact::redact;
 
 pub struct Sqlite {

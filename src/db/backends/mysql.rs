@@ -8,9 +8,9 @@ use std::time::Duration;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlRow};
 use sqlx::{ConnectOptions, Connection, Row};
 
-use super::database::{Canceller, ConnectError, Database, DbError, Dialect, Endpoint, Stmt, Value};
 use super::driver::{self, DecodeValues, RowsAffected};
-use super::sql::Lexing;
+use super::{Canceller, ConnectError, Database, DbError, Dialect, Endpoint, Stmt, Value};
+use crate::db::sql::Lexing;
 use crate::redact::redact;
 
 pub struct MySql {
@@ -242,7 +242,7 @@ impl Database for MySql {
             .disable_statement_logging();
         // An IPv6 literal keeps its URL brackets in sqlx's host (`[::1]`), which then fails to
         // resolve as a name.
-        if let Some(ip) = super::database::unbracket(options.get_host()) {
+        if let Some(ip) = super::unbracket(options.get_host()) {
             options = options.host(&ip);
         }
         let conn =
@@ -456,7 +456,7 @@ impl Database for MySql {
 
 #[cfg(test)]
 mod tests {
-    use super::is_number;
+    use crate::db::is_number;
 
     #[test]
     fn numbers_are_the_texts_that_parse_as_floats() {

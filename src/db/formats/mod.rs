@@ -1,17 +1,21 @@
 //! History formats: how a migration tool names its files and records what it applied.
 //!
-//! One file per format implements `HistoryFormat` (refinery.rs, sqlx_format.rs); `FORMATS`
-//! registers it. The trait is shaped for the formats still to come (Prisma, golang-migrate,
+//! One file per format implements `HistoryFormat` (refinery.rs, sqlx.rs); `FORMATS`
+//! registers it; `file_names` holds the tools' file-name rules as pure functions. The trait is shaped for the formats still to come (Prisma, golang-migrate,
 //! dbmate, goose): a history is rows, one per migration or one per table (decoded as a whole),
 //! with an optional checksum and an optional "failed / dirty" flag.
 
 use std::time::Duration;
 
-use super::database::{Dialect, Stmt, Value, usher_lock_key};
-use super::source::{Migration, SqlFile};
+use crate::db::backends::{Dialect, Stmt, Value, usher_lock_key};
+use crate::db::source::{Migration, SqlFile};
 use crate::exit::{Error, Kind, Result};
 
-pub use super::file_names::NameMatch;
+pub use file_names::NameMatch;
+
+mod file_names;
+pub mod refinery;
+pub mod sqlx;
 
 /// One row of the history as usher understands it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,8 +94,7 @@ pub trait HistoryFormat: Sync {
 }
 
 /// Every history format usher knows, in detection order. Register a new format here.
-pub static FORMATS: &[&dyn HistoryFormat] =
-    &[&super::refinery::Refinery, &super::sqlx_format::Sqlx];
+pub static FORMATS: &[&dyn HistoryFormat] = &[&refinery::Refinery, &sqlx::Sqlx];
 
 pub fn by_name(name: &str) -> Result<&'static dyn HistoryFormat> {
     FORMATS

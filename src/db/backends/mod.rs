@@ -1,5 +1,6 @@
 //! What usher needs from a database, as one small trait; one file per database implements it
-//! (postgres.rs, mysql.rs, sqlite.rs) and `db::run_for_url` registers it by URL scheme.
+//! (postgres.rs, mysql.rs, sqlite.rs) and `backend` below registers it by URL scheme; `driver`
+//! is the glue to sqlx they share.
 //!
 //! History formats never see a driver: they write SQL against a `Dialect` and read rows as
 //! `Value`s, so a new database works with every format, and a new format with every database.
@@ -8,7 +9,39 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::sql::Lexing;
+use crate::db::sql::Lexing;
+
+mod driver;
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+/// The registration of databases: URL scheme → implementation of `database::Database`.
+/// Add a database with one line here.
+pub fn backend(scheme: &str) -> Option<Backend> {
+    Some(match scheme {
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => Backend::of::<postgres::Postgres>(),
+        #[cfg(feature = "mysql")]
+        "mysql" | "mariadb" => Backend::of::<mysql::MySql>(),
+        #[cfg(feature = "sqlite")]
+        "sqlite" => Backend::of::<sqlite::Sqlite>(),
+        _ => return None,
+    })
+}
+
+/// The URL schemes this build supports, for messages.
+pub const SCHEMES: &[&str] = &[
+    #[cfg(feature = "postgres")]
+    "postgres://",
+    #[cfg(feature = "mysql")]
+    "mysql:// (MariaDB too)",
+    #[cfg(feature = "sqlite")]
+    "sqlite://",
+];
 
 /// A value bound to, or read from, a history-table statement.
 #[derive(Debug, Clone, PartialEq, Eq)]

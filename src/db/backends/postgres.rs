@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError, PgErrorPosition, PgRow};
 use sqlx::{ConnectOptions, Connection, Row};
 
-use super::database::{
+use super::driver::{self, DecodeValues};
+use super::{
     Canceller, ConnectError, Database, DbError, Dialect, Endpoint, Stmt, Value, unbracket,
 };
-use super::driver::{self, DecodeValues};
-use super::sql::{self, Lexing};
+use crate::db::sql::{self, Lexing};
 use crate::redact::redact;
 
 pub struct Postgres {

@@ -12,10 +12,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use siphasher::sip::SipHasher13;
 
-use super::database::{Dialect, Stmt, Value};
 use super::file_names;
-use super::format::{AppliedRow, HistoryFormat, NameMatch};
-use super::source::Migration;
+use super::{AppliedRow, HistoryFormat, NameMatch};
+use crate::db::backends::{Dialect, Stmt, Value};
+use crate::db::source::Migration;
 
 pub struct Refinery;
 
@@ -250,7 +250,7 @@ mod tests {
 
     #[test]
     fn insert_binds_every_column() {
-        let d = &crate::db::database::Dialect {
+        let d = &crate::db::backends::Dialect {
             name: "test",
             numbered_placeholders: true,
             bytes_type: "BYTEA",

@@ -8,10 +8,10 @@
 
 use std::time::Duration;
 
-use super::database::{Dialect, Stmt, Value, crc32_ieee};
 use super::file_names;
-use super::format::{AppliedRow, HistoryFormat, NameMatch};
-use super::source::Migration;
+use super::{AppliedRow, HistoryFormat, NameMatch};
+use crate::db::backends::{Dialect, Stmt, Value, crc32_ieee};
+use crate::db::source::Migration;
 
 pub struct Sqlx;
 

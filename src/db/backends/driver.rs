@@ -7,8 +7,8 @@ use sqlx::Encode;
 use sqlx::{Decode, Executor, Row, Type};
 
 #[cfg(any(feature = "mysql", feature = "sqlite"))]
-use super::database::Stmt;
-use super::database::{DbError, Value};
+use super::Stmt;
+use super::{DbError, Value};
 
 // Binding parameters (prepared statements): MySQL and SQLite. PostgreSQL writes them into one
 // simple-protocol message instead (postgres.rs, `inline`).

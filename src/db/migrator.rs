@@ -17,7 +17,9 @@ use super::sql;
 use super::stop::Stop;
 use super::unfinished;
 use crate::config::{MigrateSettings, ResolveMark, WaitSettings};
-use crate::db::backends::{Backend, ConnectError, Db, DbError, DynCanceller, Endpoint, Stmt};
+use crate::db::backends::{
+    Backend, ConnectError, Db, DbError, DynCanceller, Endpoint, Stmt, Value,
+};
 use crate::exit::{Error, Kind, Result};
 use crate::redact::redact;
 
@@ -253,13 +255,12 @@ fn known_tables() -> Vec<&'static str> {
 }
 
 async fn session(db: &mut dyn Db, cx: &Context<'_>, action: Action) -> Result<i32> {
-    let tables = db
-        .existing_tables(&known_tables())
-        .await
-        .map_err(|e| db_error("cannot list the history tables", e))?;
+    let (tables, prefetched) = first_read(db, cx).await?;
     let Some(format) = formats::detect(cx.settings.format.as_deref(), &cx.files, &tables)? else {
         return nothing_to_do(cx, action);
     };
+    // The rows read with the listing, if they are this format's.
+    let prefetched = prefetched.filter(|(f, _)| f.name() == format.name());
     let migrations = source::load(&cx.files, format)?;
     let mut s = Session {
         db,
@@ -269,6 +270,7 @@ async fn session(db: &mut dyn Db, cx: &Context<'_>, action: Action) -> Result<i3
         tables,
         lock: None,
         names: Vec::new(),
+        prefetched: prefetched.map(|(_, rows)| rows),
     };
     match action {
         Action::Stage => s.migrate(false).await.map(|()| 0),
@@ -276,6 +278,34 @@ async fn session(db: &mut dyn Db, cx: &Context<'_>, action: Action) -> Result<i3
         Action::Status { exit_code } => s.status(exit_code).await,
         Action::Resolve { version, mark } => s.resolve(version, mark).await.map(|()| 0),
     }
+}
+
+/// The history tables that exist and — in the same round trip where the database allows —
+/// the rows of the history table of the format the files name (`None` when it is missing,
+/// or the files name no format).
+async fn first_read(
+    db: &mut dyn Db,
+    cx: &Context<'_>,
+) -> Result<(
+    Vec<String>,
+    Option<(&'static dyn HistoryFormat, Vec<Vec<Value>>)>,
+)> {
+    let listing = |e| db_error("cannot list the history tables", e);
+    let guess = formats::detect(cx.settings.format.as_deref(), &cx.files, &[])
+        .ok()
+        .flatten();
+    let Some(format) = guess else {
+        return Ok((
+            db.existing_tables(&known_tables()).await.map_err(listing)?,
+            None,
+        ));
+    };
+    let read = format.select_rows(db.dialect());
+    let (tables, rows) = db
+        .tables_and_read(&known_tables(), (format.table(), &read))
+        .await
+        .map_err(|e| db_error(&format!("cannot read {}", format.table()), e))?;
+    Ok((tables, rows.map(|r| (format, r))))
 }
 
 fn nothing_to_do(cx: &Context<'_>, action: Action) -> Result<i32> {
@@ -301,13 +331,27 @@ async fn read_history(
     tables: &[String],
     names: &[(&'static str, String)],
 ) -> Result<Vec<AppliedRow>> {
+    read_history_from(db, format, tables, names, None).await
+}
+
+/// `read_history`, with the history table's rows already read (`first_read`) if `prefetched`.
+async fn read_history_from(
+    db: &mut dyn Db,
+    format: &dyn HistoryFormat,
+    tables: &[String],
+    names: &[(&'static str, String)],
+    prefetched: Option<Vec<Vec<Value>>>,
+) -> Result<Vec<AppliedRow>> {
     let has = |t: &str| tables.iter().any(|x| x.eq_ignore_ascii_case(t));
     let mut history = Vec::new();
     if has(format.table()) {
-        let rows = db
-            .query(&qualified(format.select_rows(db.dialect()), names))
-            .await
-            .map_err(|e| db_error(&format!("cannot read {}", format.table()), e))?;
+        let rows = match prefetched {
+            Some(rows) => rows,
+            None => db
+                .query(&qualified(format.select_rows(db.dialect()), names))
+                .await
+                .map_err(|e| db_error(&format!("cannot read {}", format.table()), e))?,
+        };
         history = format.decode_rows(rows).map_err(|e| {
             Error::new(
                 Kind::HistoryConflict,
@@ -332,6 +376,39 @@ async fn read_history(
         history.sort_by_key(|r| r.version);
     }
     Ok(history)
+}
+
+/// A run time no migration has (about 290 years, in nanoseconds): the placeholder for the
+/// server's measure in a one-message migration (`Db::inline`).
+const ELAPSED: i64 = 0x7e57_e1a9_5ed0_0001;
+
+/// What precedes the script in a one-message migration.
+const ONE_MESSAGE_START: &str = "BEGIN;\n";
+
+/// Sends a migration built by `one_message`; a failure inside `piece` is the script's, with
+/// its statement index and position counted in the script.
+async fn run_one_message(
+    db: &mut dyn Db,
+    sent: &str,
+    piece: Option<&Piece>,
+) -> std::result::Result<(), Failure> {
+    db.run_script(sent).await.map_err(|mut error| {
+        let done = error.statement.unwrap_or(0);
+        match piece {
+            Some(p) if done >= 1 && done <= p.count => {
+                error.statement = Some(p.first + done - 1);
+                error.position = error
+                    .position
+                    .and_then(|at| at.checked_sub(ONE_MESSAGE_START.len()))
+                    .filter(|&at| at > 0);
+                Failure::Script {
+                    error,
+                    offset: p.text.start,
+                }
+            }
+            _ => Failure::Bookkeeping(error),
+        }
+    })
 }
 
 /// A part of a script sent in one call: its text, and the index of its first statement.
@@ -441,6 +518,8 @@ struct Session<'s> {
     /// The history tables as statements must name them once migrations have run (empty
     /// before: unqualified names resolve as at connect).
     names: Vec<(&'static str, String)>,
+    /// The history table's rows, read with the table listing; used by the first read.
+    prefetched: Option<Vec<Vec<Value>>>,
 }
 
 /// How a migration failed.
@@ -496,7 +575,8 @@ impl Session<'_> {
     }
 
     async fn history(&mut self) -> Result<Vec<AppliedRow>> {
-        read_history(self.db, self.format, &self.tables, &self.names).await
+        let prefetched = self.prefetched.take();
+        read_history_from(self.db, self.format, &self.tables, &self.names, prefetched).await
     }
 
     /// A history statement, named as `names` says.
@@ -852,12 +932,18 @@ impl Session<'_> {
             stmts.into_iter().map(|s| qualified(s, names)).collect()
         };
         let pieces = pieces(text, &statements, m.no_transaction, outside, d.lexing);
+        let one = self.one_message(text, &pieces, outside || !started.is_empty(), &finish);
 
         let canceller = self.db.canceller();
         let session_reset = self.db.session_reset().map(str::to_owned);
         let db = &mut *self.db;
         let began = Instant::now();
         let work = async {
+            if let Some(sent) = &one {
+                return run_one_message(db, sent, pieces.first())
+                    .await
+                    .map(|()| began.elapsed());
+            }
             if !outside {
                 db.begin().await?;
             }
@@ -940,6 +1026,40 @@ impl Session<'_> {
                 Err(Error::interrupted(signal, &format!("{what}; {outcome}")))
             }
         }
+    }
+
+    /// A transactional migration as one message, one round trip: `BEGIN`, the script (one
+    /// piece), the session reset, the history row (its run time measured by the server),
+    /// `COMMIT`. An error skips the rest and leaves the transaction aborted; the caller's
+    /// ROLLBACK follows. `None` where the database cannot write the row into the message,
+    /// or the script is sent in several pieces, outside usher's transaction, after a marker
+    /// (`not_plain`), or PREPAREs (the reset then looks at the session first).
+    fn one_message(
+        &self,
+        text: &str,
+        pieces: &[Piece],
+        not_plain: bool,
+        finish: &dyn Fn(Duration) -> Vec<Stmt>,
+    ) -> Option<String> {
+        if not_plain || pieces.len() > 1 || sql::mentions(text, "prepare") {
+            return None;
+        }
+        let rows = finish(Duration::from_nanos(ELAPSED as u64));
+        let mut sent = String::from(ONE_MESSAGE_START);
+        if let Some(piece) = pieces.first() {
+            sent.push_str(&text[piece.text.clone()]);
+            sent.push_str("\n;\n");
+            if let Some(reset) = self.db.session_reset() {
+                sent.push_str(reset);
+                sent.push_str(";\n");
+            }
+        }
+        for row in &rows {
+            sent.push_str(&self.db.inline(row, ELAPSED)?);
+            sent.push_str(";\n");
+        }
+        sent.push_str("COMMIT");
+        Some(sent)
     }
 
     /// Whether the history shows `version` as started and not finished (checked after a

@@ -111,6 +111,34 @@ where
     Ok(())
 }
 
+/// Runs a multi-statement text `sql` in one message (one round trip) and returns the rows of
+/// each statement in order, up to the first failure, with that failure.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub async fn query_many<DB, C>(
+    conn: &mut C,
+    sql: String,
+    err: fn(sqlx::Error) -> DbError,
+) -> (Vec<Vec<Vec<Value>>>, Option<DbError>)
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut C: Executor<'c, Database = DB>,
+    DB::Row: DecodeValues,
+{
+    let mut steps = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch_many(&mut *conn);
+    let mut out = vec![Vec::new()];
+    while let Some(step) = steps.next().await {
+        match step.map_err(err).and_then(|s| match s {
+            sqlx::Either::Left(_) => Ok(None),
+            sqlx::Either::Right(row) => row.values().map(Some),
+        }) {
+            Ok(Some(row)) => out.last_mut().unwrap().push(row),
+            Ok(None) => out.push(Vec::new()),
+            Err(e) => return (out, Some(e)),
+        }
+    }
+    (out, None)
+}
+
 /// Rows affected, for every driver's query result.
 #[cfg(any(feature = "mysql", feature = "sqlite"))]
 pub trait RowsAffected {

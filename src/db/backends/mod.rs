@@ -290,6 +290,31 @@ pub trait Database: Sized {
     /// database, main schema).
     async fn existing_tables(&mut self, tables: &[&str]) -> Result<Vec<String>, DbError>;
 
+    /// `existing_tables`, and `read.1`, a query of table `read.0`, which may not exist: its
+    /// rows, or `None` when the table is not there. PostgreSQL and MySQL send both (and what
+    /// they learn about the session) in one message: a start with nothing to apply is this
+    /// one round trip after authentication.
+    async fn tables_and_read(
+        &mut self,
+        tables: &[&str],
+        read: (&str, &Stmt),
+    ) -> Result<(Vec<String>, Option<Vec<Vec<Value>>>), DbError> {
+        let found = self.existing_tables(tables).await?;
+        if !found.iter().any(|t| t.eq_ignore_ascii_case(read.0)) {
+            return Ok((found, None));
+        }
+        let rows = self.query(read.1).await?;
+        Ok((found, Some(rows)))
+    }
+
+    /// `stmt` as statement text with its parameters written in as literals, so that history
+    /// statements can travel in the same message as a script (one round trip per migration);
+    /// an integer parameter equal to `elapsed` becomes the server's count of nanoseconds
+    /// since that message arrived (the script's run time). `None`: not supported here.
+    fn inline(&self, _stmt: &Stmt, _elapsed: i64) -> Option<String> {
+        None
+    }
+
     /// Runs one statement with parameters; returns the number of rows affected.
     async fn execute(&mut self, stmt: &Stmt) -> Result<u64, DbError>;
 
@@ -429,6 +454,12 @@ pub trait Db {
         &'a mut self,
         tables: &'a [&'a str],
     ) -> Fut<'a, Result<Vec<String>, DbError>>;
+    fn tables_and_read<'a>(
+        &'a mut self,
+        tables: &'a [&'a str],
+        read: (&'a str, &'a Stmt),
+    ) -> Fut<'a, Result<(Vec<String>, Option<Vec<Vec<Value>>>), DbError>>;
+    fn inline(&self, stmt: &Stmt, elapsed: i64) -> Option<String>;
     fn execute<'a>(&'a mut self, stmt: &'a Stmt) -> Fut<'a, Result<u64, DbError>>;
     fn query<'a>(&'a mut self, stmt: &'a Stmt) -> Fut<'a, Result<Vec<Vec<Value>>, DbError>>;
     fn run_script<'a>(&'a mut self, sql: &'a str) -> Fut<'a, Result<(), DbError>>;
@@ -485,6 +516,16 @@ where
         tables: &'a [&'a str],
     ) -> Fut<'a, Result<Vec<String>, DbError>> {
         Box::pin(Database::existing_tables(self, tables))
+    }
+    fn tables_and_read<'a>(
+        &'a mut self,
+        tables: &'a [&'a str],
+        read: (&'a str, &'a Stmt),
+    ) -> Fut<'a, Result<(Vec<String>, Option<Vec<Vec<Value>>>), DbError>> {
+        Box::pin(Database::tables_and_read(self, tables, read))
+    }
+    fn inline(&self, stmt: &Stmt, elapsed: i64) -> Option<String> {
+        Database::inline(self, stmt, elapsed)
     }
     fn execute<'a>(&'a mut self, stmt: &'a Stmt) -> Fut<'a, Result<u64, DbError>> {
         Box::pin(Database::execute(self, stmt))

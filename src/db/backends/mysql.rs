@@ -103,6 +103,9 @@ pub struct MySqlCanceller {
 
 impl Canceller for MySqlCanceller {
     async fn cancel(&self, timeout: Duration) {
+        if self.id == 0 {
+            return;
+        }
         let _ = tokio::time::timeout(timeout, async {
             let mut c = MySqlConnection::connect_with(&self.options)
                 .await
@@ -227,6 +230,36 @@ impl MySql {
     }
 }
 
+/// The connection's id (for `KILL QUERY`) and database (for the lock key).
+const WHO: &str = "SELECT CONNECTION_ID(), DATABASE()";
+
+/// Which of `tables` exist in the current database (usher's own constant names).
+fn tables_sql(tables: &[&str]) -> String {
+    let list = tables
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
+         WHERE table_schema = DATABASE() AND table_name IN ({list})"
+    )
+}
+
+fn texts(rows: &[Vec<Value>]) -> Vec<String> {
+    rows.iter()
+        .filter_map(|r| r.first().and_then(Value::as_text))
+        .collect()
+}
+
+impl MySql {
+    fn who(&mut self, rows: &[Vec<Value>]) {
+        let first = rows.first().map(Vec::as_slice).unwrap_or_default();
+        self.id = first.first().and_then(Value::as_i64).unwrap_or_default() as u64;
+        self.database = first.get(1).and_then(Value::as_text);
+    }
+}
+
 impl Database for MySql {
     type Canceller = MySqlCanceller;
     const DIALECT: &'static Dialect = &DIALECT;
@@ -255,22 +288,15 @@ impl Database for MySql {
                 Ok(Err(e)) => return Err(classify(e, &options)),
                 Ok(Ok(conn)) => conn,
             };
-        let mut db = MySql {
+        // The connection id and database are read with the first query (`who`), not here.
+        Ok(MySql {
             conn,
             options,
             id: 0,
             database: None,
             saved: Vec::new(),
             user_variables: false,
-        };
-        let who = Stmt::new("SELECT CONNECTION_ID(), DATABASE()", vec![]);
-        let rows = Database::query(&mut db, &who)
-            .await
-            .map_err(|e| ConnectError::Retry(e.to_string()))?;
-        let first = rows.first().map(Vec::as_slice).unwrap_or_default();
-        db.id = first.first().and_then(Value::as_i64).unwrap_or_default() as u64;
-        db.database = first.get(1).and_then(Value::as_text);
-        Ok(db)
+        })
     }
 
     fn canceller(&self) -> MySqlCanceller {
@@ -281,6 +307,10 @@ impl Database for MySql {
     }
 
     async fn database_name(&mut self) -> Result<String, DbError> {
+        if self.id == 0 {
+            let rows = Database::query(self, &Stmt::new(WHO, vec![])).await?;
+            self.who(&rows);
+        }
         self.database.clone().ok_or_else(|| {
             DbError::other("the URL names no database; add it: mysql://user@host/DATABASE")
         })
@@ -331,20 +361,38 @@ impl Database for MySql {
     }
 
     async fn existing_tables(&mut self, tables: &[&str]) -> Result<Vec<String>, DbError> {
-        let list = tables
-            .iter()
-            .map(|t| format!("'{t}'"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
-             WHERE table_schema = DATABASE() AND table_name IN ({list})"
-        );
-        let rows = Database::query(self, &Stmt::new(sql, vec![])).await?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| r.first().and_then(Value::as_text))
-            .collect())
+        let rows = Database::query(self, &Stmt::new(tables_sql(tables), vec![])).await?;
+        Ok(texts(&rows))
+    }
+
+    /// One multi-statement text query: who this connection is, the listing, the read (when
+    /// it has no parameters). The read fails when its table is missing, which the listing
+    /// then explains.
+    async fn tables_and_read(
+        &mut self,
+        tables: &[&str],
+        read: (&str, &Stmt),
+    ) -> Result<(Vec<String>, Option<Vec<Vec<Value>>>), DbError> {
+        if !read.1.params.is_empty() {
+            let found = self.existing_tables(tables).await?;
+            let rows = match found.iter().any(|t| t.eq_ignore_ascii_case(read.0)) {
+                true => Some(self.query(read.1).await?),
+                false => None,
+            };
+            return Ok((found, rows));
+        }
+        let sql = format!("{WHO}; {}; {}", tables_sql(tables), read.1.sql);
+        let (mut results, failed) = driver::query_many(&mut self.conn, sql, error).await;
+        if results.len() < 3 {
+            return Err(failed.unwrap_or_else(|| DbError::other("no table listing")));
+        }
+        self.who(&results[0]);
+        let found = texts(&results[1]);
+        match failed {
+            None => Ok((found, results.drain(2..).next())),
+            Some(_) if !found.iter().any(|t| t.eq_ignore_ascii_case(read.0)) => Ok((found, None)),
+            Some(e) => Err(e),
+        }
     }
 
     async fn execute(&mut self, stmt: &Stmt) -> Result<u64, DbError> {

@@ -175,7 +175,10 @@ fn refusal(code: &str, message: &str, user: &str, database: &str) -> Option<Stri
 /// `stmt` as one simple-protocol statement: each `$n` outside quotes replaced by its
 /// parameter as a literal. Text goes in an escape string (`E'…'`), whose meaning does not
 /// depend on `standard_conforming_strings`; bytes through `decode(hex)`.
-fn inline(stmt: &Stmt) -> String {
+///
+/// An integer parameter equal to `elapsed` becomes the nanoseconds since the server received
+/// the message (`statement_timestamp()` is that moment for every statement of a message).
+fn inline(stmt: &Stmt, elapsed: Option<i64>) -> String {
     let sql = &stmt.sql;
     let mut out = String::with_capacity(sql.len() + 32);
     let mut chars = sql.char_indices().peekable();
@@ -200,6 +203,10 @@ fn inline(stmt: &Stmt) -> String {
             && let Some(n) = digits(&mut chars)
         {
             match n.checked_sub(1).and_then(|i| stmt.params.get(i)) {
+                Some(Value::Int(i)) if Some(*i) == elapsed => out.push_str(
+                    "(EXTRACT(EPOCH FROM clock_timestamp() - statement_timestamp()) \
+                     * 1000000000)::int8",
+                ),
                 Some(v) => out.push_str(&literal(v)),
                 None => out.push_str(&format!("${n}")),
             }
@@ -221,6 +228,32 @@ fn literal(v: &Value) -> String {
             format!("decode('{hex}', 'hex')")
         }
     }
+}
+
+/// The statement listing which of `tables` exist where unqualified names resolve (the
+/// names are usher's own constants).
+fn tables_sql(tables: &[&str]) -> String {
+    let list = tables
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT c.relname::text FROM pg_catalog.pg_class c \
+         WHERE c.relkind IN ('r', 'p') AND c.relname IN ({list}) \
+           AND pg_catalog.pg_table_is_visible(c.oid)"
+    )
+}
+
+/// The first column of each row, as text.
+fn texts(rows: &[Vec<Value>]) -> Vec<String> {
+    rows.iter()
+        .filter_map(|r| r.first().and_then(Value::as_text))
+        .collect()
+}
+
+fn first_text(rows: &[Vec<Value>]) -> String {
+    texts(rows).into_iter().next().unwrap_or_default()
 }
 
 /// Whether the URL's user information carries a password (`user:password@`).
@@ -351,24 +384,18 @@ impl Database for Postgres {
                 options = options.password(&password);
             }
         }
-        let connecting = async {
-            let mut conn = PgConnection::connect_with(&options).await?;
-            let row = sqlx::raw_sql("SELECT pg_backend_pid(), current_database()::text")
-                .fetch_one(&mut conn)
-                .await?;
-            let values = row.values().map_err(|e| sqlx::Error::Protocol(e.message))?;
-            Ok::<_, sqlx::Error>((conn, values))
-        };
-        match tokio::time::timeout(timeout, connecting).await {
+        // No query of its own: the backend pid matters once the session is proven usher's
+        // own (`exclusive_session` reads it), the database name once a lock key is needed.
+        match tokio::time::timeout(timeout, PgConnection::connect_with(&options)).await {
             Err(_) => Err(ConnectError::Retry(format!(
                 "no answer within {timeout:.1?} (--wait-attempt-timeout)"
             ))),
             Ok(Err(e)) => Err(classify(e, &options)),
-            Ok(Ok((conn, values))) => Ok(Postgres {
+            Ok(Ok(conn)) => Ok(Postgres {
                 conn,
                 options,
-                pid: values.first().and_then(Value::as_i64).unwrap_or_default() as i32,
-                database: values.get(1).and_then(Value::as_text).unwrap_or_default(),
+                pid: 0,
+                database: String::new(),
                 pinned: false,
                 session_reset: None,
             }),
@@ -384,6 +411,11 @@ impl Database for Postgres {
     }
 
     async fn database_name(&mut self) -> Result<String, DbError> {
+        if self.database.is_empty() {
+            let rows = Database::query(self, &Stmt::new("SELECT current_database()::text", vec![]))
+                .await?;
+            self.database = first_text(&rows);
+        }
         Ok(self.database.clone())
     }
 
@@ -542,26 +574,41 @@ impl Database for Postgres {
     }
 
     async fn existing_tables(&mut self, tables: &[&str]) -> Result<Vec<String>, DbError> {
-        // Names are usher's own constants; visible = what an unqualified name resolves to.
-        let list = tables
-            .iter()
-            .map(|t| format!("'{t}'"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let rows = Database::query(self, &Stmt::new(tables_sql(tables), vec![])).await?;
+        Ok(texts(&rows))
+    }
+
+    /// One message: the database name, the listing, the read. The read fails when its table
+    /// is missing (the first start on a database), which the listing then explains.
+    async fn tables_and_read(
+        &mut self,
+        tables: &[&str],
+        read: (&str, &Stmt),
+    ) -> Result<(Vec<String>, Option<Vec<Vec<Value>>>), DbError> {
         let sql = format!(
-            "SELECT c.relname::text FROM pg_catalog.pg_class c \
-             WHERE c.relkind IN ('r', 'p') AND c.relname IN ({list}) \
-               AND pg_catalog.pg_table_is_visible(c.oid)"
+            "SELECT current_database()::text; {}; {}",
+            tables_sql(tables),
+            inline(read.1, None)
         );
-        let rows = Database::query(self, &Stmt::new(sql, vec![])).await?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| r.first().and_then(Value::as_text))
-            .collect())
+        let (mut results, failed) = driver::query_many(&mut self.conn, sql, error).await;
+        if results.len() < 3 {
+            return Err(failed.unwrap_or_else(|| DbError::other("no table listing")));
+        }
+        self.database = first_text(&results[0]);
+        let found = texts(&results[1]);
+        match failed {
+            None => Ok((found, results.drain(2..).next())),
+            Some(_) if !found.iter().any(|t| t.eq_ignore_ascii_case(read.0)) => Ok((found, None)),
+            Some(e) => Err(e),
+        }
+    }
+
+    fn inline(&self, stmt: &Stmt, elapsed: i64) -> Option<String> {
+        Some(inline(stmt, Some(elapsed)))
     }
 
     async fn execute(&mut self, stmt: &Stmt) -> Result<u64, DbError> {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(inline(stmt)))
+        sqlx::raw_sql(sqlx::AssertSqlSafe(inline(stmt, None)))
             .execute(&mut self.conn)
             .await
             .map(|r| r.rows_affected())
@@ -569,7 +616,7 @@ impl Database for Postgres {
     }
 
     async fn query(&mut self, stmt: &Stmt) -> Result<Vec<Vec<Value>>, DbError> {
-        let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(inline(stmt)))
+        let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(inline(stmt, None)))
             .fetch_all(&mut self.conn)
             .await
             .map_err(error)?;
@@ -641,7 +688,7 @@ mod tests {
             ],
         );
         assert_eq!(
-            inline(&stmt),
+            inline(&stmt, None),
             "INSERT INTO t VALUES ((-5), E'it''s a \\\\ test', decode('00ab', 'hex'), true, NULL, \
              '$1', $10)"
         );

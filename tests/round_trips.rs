@@ -1,0 +1,178 @@
+//! Round trips to the database, counted (not timed) through `bench/rtproxy.py`, the proxy the
+//! latency benchmark uses: a start with nothing to apply costs authentication plus one round
+//! trip of usher's own; K migrations cost about one round trip each, plus a constant.
+//!
+//! PostgreSQL authenticates with SCRAM here (3 round trips: start-up → SASL, SASL initial →
+//! continue, SASL response → final + ready); MariaDB with mysql_native_password (1: the
+//! handshake response → OK).
+
+mod common;
+#[path = "common/servers.rs"]
+mod servers;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{TempDir, run, usher};
+use servers::Target;
+
+/// The proxy, in front of `port`; stopped when dropped.
+struct Proxy {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    _dir: TempDir,
+}
+
+impl Proxy {
+    fn start(port: u16) -> Option<Proxy> {
+        if !common::require_tool("python3") {
+            return None;
+        }
+        let dir = TempDir::new("rtproxy");
+        let log = dir.join("log");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/rtproxy.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg("--target")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--log")
+            .arg(&log)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start bench/rtproxy.py");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("the proxy's port");
+        let port = line.trim().parse().expect("the proxy prints its port");
+        Some(Proxy {
+            child,
+            port,
+            log,
+            _dir: dir,
+        })
+    }
+
+    /// The round trips of every connection closed so far, in order of opening.
+    fn trips(&self, connections: usize) -> Vec<u32> {
+        let started = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let mut lines: Vec<(u32, u32)> = text
+                .lines()
+                .filter_map(|l| {
+                    let w: Vec<&str> = l.split_whitespace().collect();
+                    Some((w.get(1)?.parse().ok()?, w.get(3)?.parse().ok()?))
+                })
+                .collect();
+            if lines.len() >= connections || started.elapsed() > Duration::from_secs(5) {
+                lines.sort();
+                return lines.into_iter().map(|(_, t)| t).collect();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn clear(&self) {
+        std::fs::write(&self.log, "").unwrap();
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `url` with its port replaced by `port`.
+fn through(url: &str, from: u16, to: u16) -> String {
+    url.replacen(&format!(":{from}/"), &format!(":{to}/"), 1)
+}
+
+/// (authentication round trips, server port).
+fn server(t: &Target) -> (u32, u16) {
+    match t {
+        Target::Postgres(pg, _) => (3, pg.port),
+        Target::MariaDb(m, _) => (1, m.port),
+        Target::Sqlite(..) => unreachable!(),
+    }
+}
+
+const K: usize = 20;
+
+#[test]
+fn a_start_costs_one_round_trip_and_a_migration_one_each() {
+    let targets: Vec<Target> = [Target::postgres("rt"), Target::mariadb("rt")]
+        .into_iter()
+        .flatten()
+        .collect();
+    for t in targets {
+        let (auth, port) = server(&t);
+        let Some(proxy) = Proxy::start(port) else {
+            return;
+        };
+        let url = through(&t.url(), port, proxy.port);
+        let dir = TempDir::new("m");
+        let files: Vec<(String, String)> = (1..=K)
+            .map(|i| {
+                (
+                    format!("{i}_t{i}.sql"),
+                    format!("CREATE TABLE rt{i} (id INT);\nINSERT INTO rt{i} VALUES ({i});\n"),
+                )
+            })
+            .collect();
+        let files: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        servers::write_migrations(dir.path(), &files);
+        let start = || {
+            run(usher()
+                .env("DATABASE_URL", &url)
+                .arg("--migrations")
+                .arg(dir.path())
+                .args(["--", "true"]))
+        };
+
+        // K migrations on a fresh database.
+        let r = start();
+        r.expect_code(0);
+        assert_eq!(t.versions("_sqlx_migrations").len(), K, "{}", t.kind());
+        let all = proxy.trips(1);
+        let main = all[0];
+        eprintln!("{}: {K} migrations: {all:?} round trips", t.kind());
+        let limit = auth + K as u32 + MIGRATE_OVERHEAD;
+        assert!(
+            main <= limit,
+            "{}: {K} migrations took {main} round trips on the migrating connection (at most \
+             {limit}); all connections: {all:?}\n{}",
+            t.kind(),
+            r.describe()
+        );
+
+        // Nothing to apply.
+        proxy.clear();
+        let r = start();
+        r.expect_code(0).expect_stderr_contains("up to date");
+        let all = proxy.trips(1);
+        eprintln!("{}: no-op start: {all:?} round trips", t.kind());
+        assert_eq!(all.len(), 1, "{}: one connection: {all:?}", t.kind());
+        assert!(
+            all[0] <= auth + 1,
+            "{}: a start with nothing to apply took {} round trips ({auth} of authentication; at \
+             most 1 more)\n{}",
+            t.kind(),
+            all[0],
+            r.describe()
+        );
+    }
+}
+
+/// Round trips of a run with work beyond one per migration: the read, the lock and the
+/// pooler check, the re-read under the lock, creating the history table, the final read.
+const MIGRATE_OVERHEAD: u32 = 100;

@@ -97,9 +97,10 @@ fn consistent(t: &Target, round: usize) {
 
 fn kill_and_restart(t: &Target) {
     let dir = TempDir::new("m");
-    // About 5-10 ms per migration, so that kills land inside the run, not after it.
+    // About 5-30 ms per migration, so that kills land inside the run, not after it (a
+    // PostgreSQL migration is one round trip).
     let pause = if t.kind() == "postgres" {
-        "SELECT pg_sleep(0.01);\n"
+        "SELECT pg_sleep(0.03);\n"
     } else {
         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 50000) SELECT count(*) FROM c;\n"
     };

@@ -198,6 +198,7 @@ async fn connect_waiting(cx: &Context<'_>) -> Result<Box<dyn Db>> {
                 ),
             ));
         }
+        let quick = reason.contains("refused") || reason.contains("starting up");
         let due = last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10));
         if reason != last_reason || due {
             crate::log::log_step!(
@@ -209,12 +210,19 @@ async fn connect_waiting(cx: &Context<'_>) -> Result<Box<dyn Db>> {
             last_reason = reason;
             last_log = Some(Instant::now());
         }
+        // A refused connection, or a server still starting up, answers at once and costs the
+        // server next to nothing: poll those every 50 ms, so a server that starts is used
+        // within 100 ms of accepting connections; back off on anything slower.
+        let pause = if quick { QUICK_POLL } else { delay };
         cx.stop
-            .sleep(delay.min(left), "the wait for the database")
+            .sleep(pause.min(left), "the wait for the database")
             .await?;
-        delay = (delay * 2).min(cx.wait.interval.max(Duration::from_millis(50)));
+        delay = (delay * 2).min(cx.wait.interval.max(QUICK_POLL));
     }
 }
+
+/// The pause between connection attempts while the server refuses them or starts up.
+const QUICK_POLL: Duration = Duration::from_millis(50);
 
 /// A statement that needs the client to send or receive a data stream — `COPY … FROM STDIN` /
 /// `TO STDOUT` (PostgreSQL), `LOAD DATA LOCAL INFILE` (MySQL): a migration runner has no such
@@ -394,13 +402,23 @@ async fn run_one_message(
 ) -> std::result::Result<(), Failure> {
     db.run_script(sent).await.map_err(|mut error| {
         let done = error.statement.unwrap_or(0);
+        // PostgreSQL parses the whole message before running any of it: a syntax error says
+        // where, not how many statements ran.
+        let at = error
+            .position
+            .and_then(|at| at.checked_sub(ONE_MESSAGE_START.len()))
+            .filter(|&at| at > 0);
+        let in_script = |p: &Piece| match at {
+            Some(at) => {
+                let script = &sent[ONE_MESSAGE_START.len()..][..p.text.len()];
+                at <= script.chars().count()
+            }
+            None => done >= 1 && done <= p.count,
+        };
         match piece {
-            Some(p) if done >= 1 && done <= p.count => {
-                error.statement = Some(p.first + done - 1);
-                error.position = error
-                    .position
-                    .and_then(|at| at.checked_sub(ONE_MESSAGE_START.len()))
-                    .filter(|&at| at > 0);
+            Some(p) if in_script(p) => {
+                error.statement = (done >= 1).then(|| p.first + done - 1);
+                error.position = at;
                 Failure::Script {
                     error,
                     offset: p.text.start,

@@ -22,6 +22,8 @@ pub struct MySql {
     saved: Vec<(&'static str, Value)>,
     /// The server lists user variables (MariaDB's `information_schema.USER_VARIABLES`).
     user_variables: bool,
+    /// sqlx's session set-up, not yet sent (`deferred_setup`).
+    setup: Option<String>,
 }
 
 /// Session variables a migration may SET that change how later statements behave (or how
@@ -228,6 +230,40 @@ impl MySql {
         let rows = Database::query(self, &Stmt::new(format!("SELECT {columns}"), vec![])).await?;
         Ok(rows.into_iter().next().unwrap_or_default())
     }
+
+    /// Sends sqlx's session set-up if it is still due.
+    async fn set_up(&mut self) -> Result<(), DbError> {
+        if let Some(setup) = self.setup.take() {
+            driver::run_script(&mut self.conn, &setup, error).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes the answer to `WHO`.
+    fn who(&mut self, rows: &[Vec<Value>]) {
+        let first = rows.first().map(Vec::as_slice).unwrap_or_default();
+        self.id = first.first().and_then(Value::as_i64).unwrap_or_default() as u64;
+        self.database = first.get(1).and_then(Value::as_text);
+    }
+}
+
+/// The session set-up sqlx sends after connecting — PIPES_AS_CONCAT, NO_ENGINE_SUBSTITUTION,
+/// UTC, the connection's character set — which migrations are written against: sent with
+/// usher's first query instead, so it costs no round trip of its own. `None` when the URL
+/// sets a time zone (sqlx then sends its set-up itself).
+fn deferred_setup(options: &MySqlConnectOptions, url: &str) -> Option<String> {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    if query.contains("timezone") || query.contains("time-zone") {
+        return None;
+    }
+    let names = match options.get_collation() {
+        Some(c) => format!("NAMES {} COLLATE {c}", options.get_charset()),
+        None => format!("NAMES {}", options.get_charset()),
+    };
+    Some(format!(
+        "SET sql_mode=(SELECT CONCAT(@@sql_mode, ',PIPES_AS_CONCAT,NO_ENGINE_SUBSTITUTION')),\
+         time_zone='+00:00',{names}"
+    ))
 }
 
 /// The connection's id (for `KILL QUERY`) and database (for the lock key).
@@ -252,14 +288,6 @@ fn texts(rows: &[Vec<Value>]) -> Vec<String> {
         .collect()
 }
 
-impl MySql {
-    fn who(&mut self, rows: &[Vec<Value>]) {
-        let first = rows.first().map(Vec::as_slice).unwrap_or_default();
-        self.id = first.first().and_then(Value::as_i64).unwrap_or_default() as u64;
-        self.database = first.get(1).and_then(Value::as_text);
-    }
-}
-
 impl Database for MySql {
     type Canceller = MySqlCanceller;
     const DIALECT: &'static Dialect = &DIALECT;
@@ -278,8 +306,20 @@ impl Database for MySql {
         if let Some(ip) = super::unbracket(options.get_host()) {
             options = options.host(&ip);
         }
+        let setup = deferred_setup(&options, &url);
+        let connect_options = match setup {
+            Some(_) => options
+                .clone()
+                .pipes_as_concat(false)
+                .no_engine_substitution(false)
+                .timezone(None)
+                .set_names(false),
+            None => options.clone(),
+        };
         let conn =
-            match tokio::time::timeout(timeout, MySqlConnection::connect_with(&options)).await {
+            match tokio::time::timeout(timeout, MySqlConnection::connect_with(&connect_options))
+                .await
+            {
                 Err(_) => {
                     return Err(ConnectError::Retry(format!(
                         "no answer within {timeout:.1?} (--wait-attempt-timeout)"
@@ -296,6 +336,7 @@ impl Database for MySql {
             database: None,
             saved: Vec::new(),
             user_variables: false,
+            setup,
         })
     }
 
@@ -381,8 +422,24 @@ impl Database for MySql {
             };
             return Ok((found, rows));
         }
-        let sql = format!("{WHO}; {}; {}", tables_sql(tables), read.1.sql);
+        let setup = self.setup.take();
+        let sql = format!(
+            "{}{WHO}; {}; {}",
+            setup
+                .as_deref()
+                .map(|s| format!("{s}; "))
+                .unwrap_or_default(),
+            tables_sql(tables),
+            read.1.sql
+        );
         let (mut results, failed) = driver::query_many(&mut self.conn, sql, error).await;
+        if setup.is_some() {
+            if results.len() < 2 {
+                self.setup = setup;
+                return Err(failed.unwrap_or_else(|| DbError::other("no session set-up")));
+            }
+            results.remove(0);
+        }
         if results.len() < 3 {
             return Err(failed.unwrap_or_else(|| DbError::other("no table listing")));
         }
@@ -396,14 +453,17 @@ impl Database for MySql {
     }
 
     async fn execute(&mut self, stmt: &Stmt) -> Result<u64, DbError> {
+        self.set_up().await?;
         driver::execute(&mut self.conn, stmt, error).await
     }
 
     async fn query(&mut self, stmt: &Stmt) -> Result<Vec<Vec<Value>>, DbError> {
+        self.set_up().await?;
         driver::query(&mut self.conn, stmt, error).await
     }
 
     async fn run_script(&mut self, sql: &str) -> Result<(), DbError> {
+        self.set_up().await?;
         driver::run_script(&mut self.conn, sql, error).await
     }
 

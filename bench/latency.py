@@ -24,6 +24,8 @@ DBMATE = next(
     ),
     None,
 ) if os.path.isdir(os.path.join(PRISMA_DIR, "node_modules/@dbmate")) else None
+if E.get("DBMATE") and os.access(E["DBMATE"], os.X_OK):
+    DBMATE = E["DBMATE"]
 PRISMA = os.path.join(PRISMA_DIR, "node_modules/.bin/prisma")
 
 # (name, kind, user:password, sslmode)

@@ -676,10 +676,25 @@ impl Session<'_> {
         Ok(())
     }
 
+    /// Under the lock: the history tables and the history again (another replica may have
+    /// created or changed them since the first read), in one round trip where the database
+    /// allows.
+    async fn reread(&mut self) -> Result<Vec<AppliedRow>> {
+        let table = self.format.table();
+        let read = self.q(self.format.select_rows(self.db.dialect()));
+        let (tables, rows) = self
+            .db
+            .tables_and_read(&known_tables(), (table, &read))
+            .await
+            .map_err(|e| db_error(&format!("cannot read {table}"), e))?;
+        self.tables = tables;
+        self.prefetched = rows;
+        self.history().await
+    }
+
     async fn migrate_locked(&mut self) -> Result<()> {
         let started = Instant::now();
-        self.refresh_tables().await?;
-        let history = self.history().await?;
+        let history = self.reread().await?;
         let p = plan::plan(&self.migrations, &history, self.format, self.policy())?;
         let pending: Vec<Migration> = p.pending.iter().map(|m| (*m).clone()).collect();
         // Nothing is created or changed for a script that cannot run.

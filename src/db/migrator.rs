@@ -109,7 +109,7 @@ pub async fn health(
             return Ok(());
         };
         let migrations = source::load(files, format).map_err(|e| e.message)?;
-        let history = read_history(&mut *db, format, &tables, &[])
+        let history = read_history(&mut *db, format, &tables, &[], &migrations)
             .await
             .map_err(|e| e.message)?;
         let entries = plan::status(&migrations, &history, format);
@@ -300,6 +300,7 @@ async fn read_history(
     format: &dyn HistoryFormat,
     tables: &[String],
     names: &[(&'static str, String)],
+    files: &[Migration],
 ) -> Result<Vec<AppliedRow>> {
     let has = |t: &str| tables.iter().any(|x| x.eq_ignore_ascii_case(t));
     let mut history = Vec::new();
@@ -308,7 +309,7 @@ async fn read_history(
             .query(&qualified(format.select_rows(db.dialect()), names))
             .await
             .map_err(|e| db_error(&format!("cannot read {}", format.table()), e))?;
-        history = format.decode_rows(rows).map_err(|e| {
+        history = format.decode_rows(rows, files).map_err(|e| {
             Error::new(
                 Kind::HistoryConflict,
                 format!("{e}; repair or remove that row"),
@@ -496,7 +497,14 @@ impl Session<'_> {
     }
 
     async fn history(&mut self) -> Result<Vec<AppliedRow>> {
-        read_history(self.db, self.format, &self.tables, &self.names).await
+        read_history(
+            self.db,
+            self.format,
+            &self.tables,
+            &self.names,
+            &self.migrations,
+        )
+        .await
     }
 
     /// A history statement, named as `names` says.
@@ -773,14 +781,13 @@ impl Session<'_> {
         if self.has(self.format.table()) {
             return Ok(());
         }
-        let ddl = self.q(Stmt::new(
-            self.format.create_table(self.db.dialect()),
-            vec![],
-        ));
-        self.db
-            .execute(&ddl)
-            .await
-            .map_err(|e| db_error(&format!("cannot create {}", self.format.table()), e))?;
+        for ddl in self.format.create_table(self.db.dialect()) {
+            let ddl = self.q(Stmt::new(ddl, vec![]));
+            self.db
+                .execute(&ddl)
+                .await
+                .map_err(|e| db_error(&format!("cannot create {}", self.format.table()), e))?;
+        }
         self.tables.push(self.format.table().to_string());
         Ok(())
     }
@@ -826,7 +833,10 @@ impl Session<'_> {
             ));
         }
         let outside = m.no_transaction || sql::manages_transaction(&statements);
-        let marked = outside || d.ddl_commits;
+        // The attempt is recorded, committed, before the script: always for a tool that does
+        // so (Prisma, golang-migrate), else when the script can commit part of itself.
+        let attempts = format.records_attempts();
+        let marked = outside || d.ddl_commits || attempts;
         let own_flag = format.record_started(d, m);
         let uses_own_flag = own_flag.is_some();
         let started: Vec<Stmt> = match (marked, own_flag) {
@@ -858,11 +868,18 @@ impl Session<'_> {
         let db = &mut *self.db;
         let began = Instant::now();
         let work = async {
+            if attempts && !outside {
+                for s in &started {
+                    db.execute(s).await?;
+                }
+            }
             if !outside {
                 db.begin().await?;
             }
-            for s in &started {
-                db.execute(s).await?;
+            if !(attempts && !outside) {
+                for s in &started {
+                    db.execute(s).await?;
+                }
             }
             let resetting = |mut e: DbError| {
                 e.message = format!("resetting the session after the script: {}", e.message);
@@ -913,7 +930,11 @@ impl Session<'_> {
             Guarded::Done(Ok(took)) => Ok(took),
             Guarded::Done(Err(failure)) => {
                 let _ = tokio::time::timeout(Duration::from_secs(2), self.db.rollback()).await;
-                Err(self.failure(m, failure, &statements, marked).await)
+                let error = self.failure(m, failure, &statements, marked).await;
+                if attempts {
+                    self.record_failed(m, &error.message).await;
+                }
+                Err(error)
             }
             Guarded::Stopped(signal, Some(Ok(_))) => Err(Error::interrupted(
                 signal,
@@ -927,6 +948,11 @@ impl Session<'_> {
                         let _ =
                             tokio::time::timeout(Duration::from_millis(300), self.db.rollback())
                                 .await;
+                        // A recorded attempt whose transaction rolled back applied nothing:
+                        // withdraw it, so that the next start runs it again.
+                        if attempts && !outside && !d.ddl_commits {
+                            self.withdraw_attempt(m).await;
+                        }
                         marked && self.left_behind(m.version).await
                     }
                     None => marked,
@@ -940,6 +966,47 @@ impl Session<'_> {
                 Err(Error::interrupted(signal, &format!("{what}; {outcome}")))
             }
         }
+    }
+
+    /// Records why an attempt failed, as the format's tool does (Prisma's `logs`); best
+    /// effort: the attempt itself is already recorded.
+    async fn record_failed(&mut self, m: &Migration, error: &str) {
+        let stmts = self.format.record_failed(self.db.dialect(), m, error);
+        for s in stmts {
+            let s = self.q(s);
+            if tokio::time::timeout(Duration::from_secs(2), self.db.execute(&s))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+
+    /// Removes the record of an attempt that applied nothing (its transaction rolled back
+    /// after a stop signal); best effort, within 300 ms.
+    async fn withdraw_attempt(&mut self, m: &Migration) {
+        let row = AppliedRow {
+            version: m.version,
+            name: m.name.clone(),
+            checksum: m.checksum.clone(),
+            applied_at: None,
+            failed: true,
+        };
+        let stmts: Vec<Stmt> = self
+            .format
+            .forget(self.db.dialect(), &row, &self.migrations)
+            .into_iter()
+            .map(|s| self.q(s))
+            .collect();
+        let db = &mut *self.db;
+        let _ = tokio::time::timeout(Duration::from_millis(300), async {
+            for s in &stmts {
+                db.execute(s).await?;
+            }
+            Ok::<(), DbError>(())
+        })
+        .await;
     }
 
     /// Whether the history shows `version` as started and not finished (checked after a
@@ -999,7 +1066,18 @@ impl Session<'_> {
         };
         // Did the "started" marker survive the rollback (an implicit commit)?
         let left_behind = marked && self.left_behind(m.version).await;
-        let outcome = if left_behind {
+        let in_transaction = !(m.no_transaction
+            || self.db.dialect().ddl_commits
+            || sql::manages_transaction(statements));
+        let outcome = if left_behind && self.format.records_attempts() && in_transaction {
+            format!(
+                "it was rolled back, and it is recorded as failed, as {} records a failed \
+                 migration; fix the file, then run `usher resolve {} --rolled-back` and start \
+                 again",
+                self.format.name(),
+                m.version
+            )
+        } else if left_behind {
             format!(
                 "part of it may have been committed ({}), so it is recorded as unfinished: check \
                  the schema, then run `usher resolve {v} --applied` or undo it and run `usher \
@@ -1075,9 +1153,15 @@ impl Session<'_> {
             .ok()?;
         let read = async {
             let tables = db.existing_tables(&known_tables()).await.ok()?;
-            let history = read_history(&mut *db, self.format, &tables, &self.names)
-                .await
-                .ok()?;
+            let history = read_history(
+                &mut *db,
+                self.format,
+                &tables,
+                &self.names,
+                &self.migrations,
+            )
+            .await
+            .ok()?;
             Some(
                 history
                     .iter()
@@ -1192,15 +1276,18 @@ impl Session<'_> {
             name: row.name.clone(),
             file: String::new(),
             sql: String::new(),
+            run: None,
             checksum: row.checksum.clone(),
             no_transaction: false,
             any_order: false,
         };
         let own_flag = format.record_started(d, &synthetic).is_some();
         let stmts: Vec<Stmt> = match (mark, own_flag) {
-            (ResolveMark::Applied, true) => {
-                format.record_finished(d, file.as_ref().unwrap_or(&synthetic), Duration::ZERO)
-            }
+            (ResolveMark::Applied, true) => format
+                .resolve_applied(d, row, file.as_ref())
+                .unwrap_or_else(|| {
+                    format.record_finished(d, file.as_ref().unwrap_or(&synthetic), Duration::ZERO)
+                }),
             (ResolveMark::Applied, false) => {
                 let Some(file) = &file else {
                     return Err(Error::usage(format!(
@@ -1214,7 +1301,7 @@ impl Session<'_> {
                 s.push(unfinished::delete(d, format.table(), version));
                 s
             }
-            (ResolveMark::RolledBack, true) => format.forget(d, version),
+            (ResolveMark::RolledBack, true) => format.forget(d, row, &self.migrations),
             (ResolveMark::RolledBack, false) => {
                 vec![unfinished::delete(d, format.table(), version)]
             }

@@ -41,7 +41,7 @@ pub fn plan<'a>(
     let file_of = |version: i64| files.iter().find(|m| m.version == version);
 
     if let Some(row) = history.iter().find(|r| r.failed) {
-        return Err(partly_applied(row, file_of(row.version)));
+        return Err(partly_applied(row, file_of(row.version), format));
     }
 
     let mut equivalent = Vec::new();
@@ -127,15 +127,23 @@ pub fn plan<'a>(
 }
 
 /// The error for a migration recorded as started and never finished.
-pub fn partly_applied(row: &AppliedRow, file: Option<&Migration>) -> Error {
+pub fn partly_applied(
+    row: &AppliedRow,
+    file: Option<&Migration>,
+    format: &dyn HistoryFormat,
+) -> Error {
     let what = match file {
         Some(f) => format!("migration {} ({})", row.version, f.file),
         None => format!("migration {} ({})", row.version, row.name),
     };
+    let meaning = format
+        .failed_meaning(row)
+        .map(|m| format!(" ({m})"))
+        .unwrap_or_default();
     Error::new(
         Kind::HistoryConflict,
         format!(
-            "{what} may be partly applied: an earlier run failed or was stopped after part of it \
+            "{what}{meaning} may be partly applied: an earlier run failed or was stopped after part of it \
              was committed (MySQL commits DDL at once; -- no-transaction scripts run outside a \
              transaction). Check the schema, then run `usher resolve {v} --applied` if all of its \
              changes are in place, or undo them and run `usher resolve {v} --rolled-back` so it \

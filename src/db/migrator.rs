@@ -15,7 +15,7 @@ use super::plan::{self, Policy, State};
 use super::source::{self, Migration, SqlFile};
 use super::sql;
 use super::stop::Stop;
-use super::unfinished;
+use super::{baseline, unfinished};
 use crate::config::{MigrateSettings, ResolveMark, WaitSettings};
 use crate::db::backends::{Backend, ConnectError, Db, DbError, DynCanceller, Endpoint, Stmt};
 use crate::exit::{Error, Kind, Result};
@@ -52,6 +52,9 @@ pub enum Action {
     Resolve {
         version: i64,
         mark: ResolveMark,
+    },
+    Baseline {
+        version: i64,
     },
 }
 
@@ -249,6 +252,7 @@ fn client_data_transfer(
 fn known_tables() -> Vec<&'static str> {
     let mut t = formats::tables();
     t.push(unfinished::TABLE);
+    t.push(baseline::TABLE);
     t
 }
 
@@ -260,6 +264,9 @@ async fn session(db: &mut dyn Db, cx: &Context<'_>, action: Action) -> Result<i3
     let Some(format) = formats::detect(cx.settings.format.as_deref(), &cx.files, &tables)? else {
         return nothing_to_do(cx, action);
     };
+    format
+        .check_directory(&cx.settings.dir, db.dialect())
+        .map_err(|why| Error::new(Kind::MigrationsInvalid, why))?;
     let migrations = source::load(&cx.files, format)?;
     let mut s = Session {
         db,
@@ -275,6 +282,7 @@ async fn session(db: &mut dyn Db, cx: &Context<'_>, action: Action) -> Result<i3
         Action::Migrate { dry_run } => s.migrate(dry_run).await.map(|()| 0),
         Action::Status { exit_code } => s.status(exit_code).await,
         Action::Resolve { version, mark } => s.resolve(version, mark).await.map(|()| 0),
+        Action::Baseline { version } => s.baseline(version).await.map(|()| 0),
     }
 }
 
@@ -283,6 +291,9 @@ fn nothing_to_do(cx: &Context<'_>, action: Action) -> Result<i32> {
     match action {
         Action::Resolve { version, .. } => Err(Error::usage(format!(
             "usher resolve {version}: the database has no migration history: nothing to resolve"
+        ))),
+        Action::Baseline { version } => Err(Error::usage(format!(
+            "usher baseline {version}: there are no migrations in {dir} to record"
         ))),
         Action::Status { .. } => {
             println!("no migrations in {dir} and no migration history in the database");
@@ -515,7 +526,7 @@ impl Session<'_> {
     /// Before the first migration of this run: where the history tables are, and the session
     /// state every migration must start from (`Db::qualify`, `Db::save_session`).
     async fn pin_session(&mut self) -> Result<()> {
-        let tables = [self.format.table(), unfinished::TABLE];
+        let tables = [self.format.table(), unfinished::TABLE, baseline::TABLE];
         let names = self
             .db
             .qualify(&tables)
@@ -589,7 +600,12 @@ impl Session<'_> {
     async fn migrate_locked(&mut self) -> Result<()> {
         let started = Instant::now();
         self.refresh_tables().await?;
-        let history = self.history().await?;
+        let mut history = self.history().await?;
+        if let (Some(version), true) = (self.cx.settings.baseline, history.is_empty())
+            && self.baseline_locked(version, &history).await?
+        {
+            history = self.history().await?;
+        }
         let p = plan::plan(&self.migrations, &history, self.format, self.policy())?;
         let pending: Vec<Migration> = p.pending.iter().map(|m| (*m).clone()).collect();
         // Nothing is created or changed for a script that cannot run.
@@ -1180,7 +1196,15 @@ impl Session<'_> {
     /// `usher status`: a table of every migration and its state.
     async fn status(&mut self, exit_code: bool) -> Result<i32> {
         let history = self.history().await?;
-        let entries = plan::status(&self.migrations, &history, self.format);
+        let mut entries = plan::status(&self.migrations, &history, self.format);
+        if let Some(up_to) = self.baselined_up_to().await {
+            for e in entries
+                .iter_mut()
+                .filter(|e| e.state == State::Applied && e.version <= up_to)
+            {
+                e.state = State::Baselined;
+            }
+        }
         let rows: Vec<[String; 4]> = entries
             .iter()
             .map(|e| {
@@ -1230,13 +1254,111 @@ impl Session<'_> {
         let unhealthy = entries.iter().any(|e| match e.state {
             State::Pending | State::Failed | State::Modified => true,
             State::Unknown => self.cx.settings.on_unknown == crate::config::OnUnknown::Error,
-            State::Applied => false,
+            State::Applied | State::Baselined => false,
         });
         Ok(if exit_code && unhealthy {
             Kind::Unhealthy.code()
         } else {
             0
         })
+    }
+
+    /// `usher baseline VERSION`, under the lock.
+    async fn baseline(&mut self, version: i64) -> Result<()> {
+        self.lock().await?;
+        let result = async {
+            self.refresh_tables().await?;
+            let history = self.history().await?;
+            self.baseline_locked(version, &history).await
+        }
+        .await;
+        self.unlock().await;
+        result.map(drop)
+    }
+
+    /// Records every migration up to `version` as applied, without running it, in the
+    /// format's own way (`HistoryFormat::record_baseline`), and the baseline in usher's table,
+    /// in one transaction. Refuses a database whose history has rows: a baseline adopts a
+    /// database that has none.
+    async fn baseline_locked(&mut self, version: i64, history: &[AppliedRow]) -> Result<bool> {
+        let format = self.format;
+        if let Some(newest) = history.last() {
+            return Err(Error::usage(format!(
+                "baseline {version}: {} already records {} migration(s), the newest {} ({}); a \
+                 baseline is for a database with no history: see usher status, and usher \
+                 resolve for a failed migration",
+                format.table(),
+                history.len(),
+                newest.version,
+                newest.name
+            )));
+        }
+        let upto: Vec<Migration> = self
+            .migrations
+            .iter()
+            .filter(|m| m.version <= version)
+            .cloned()
+            .collect();
+        if upto.is_empty() {
+            return Err(Error::usage(format!(
+                "baseline {version}: no migration in {} has a version up to {version}{}",
+                self.cx.settings.dir.display(),
+                match self.migrations.first() {
+                    Some(m) => format!("; the oldest is {} ({})", m.version, m.file),
+                    None => String::new(),
+                }
+            )));
+        }
+        self.pin_session().await?;
+        self.ensure_table().await?;
+        if !self.has(baseline::TABLE) {
+            let ddl = self.q(Stmt::new(baseline::create_table(), vec![]));
+            self.db
+                .execute(&ddl)
+                .await
+                .map_err(|e| db_error(&format!("cannot create {}", baseline::TABLE), e))?;
+            self.tables.push(baseline::TABLE.to_string());
+        }
+        let d = self.db.dialect();
+        let mut stmts = format.record_baseline(d, &upto);
+        stmts.push(baseline::insert(d, format.table(), version));
+        let stmts: Vec<Stmt> = stmts.into_iter().map(|s| self.q(s)).collect();
+        let db = &mut *self.db;
+        let result = async {
+            db.begin().await?;
+            for s in &stmts {
+                db.execute(s).await?;
+            }
+            db.commit().await
+        }
+        .await;
+        if let Err(e) = result {
+            let _ = db.rollback().await;
+            return Err(db_error(
+                &format!("cannot record the baseline in {}", format.table()),
+                e,
+            ));
+        }
+        crate::log::log_step!(
+            INFO,
+            "migrate",
+            "baselined {} migration(s) up to version {version} in {} ({} format) without running \
+             them",
+            upto.len(),
+            format.table(),
+            format.name()
+        );
+        Ok(true)
+    }
+
+    /// The version a baseline recorded for this format's history, if any.
+    async fn baselined_up_to(&mut self) -> Option<i64> {
+        if !self.has(baseline::TABLE) {
+            return None;
+        }
+        let stmt = self.q(baseline::select(self.db.dialect(), self.format.table()));
+        let rows = self.db.query(&stmt).await.ok()?;
+        rows.first()?.first()?.as_i64()
     }
 
     /// `usher resolve VERSION --applied|--rolled-back`, under the lock.

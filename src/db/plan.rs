@@ -136,14 +136,22 @@ pub fn partly_applied(
         Some(f) => format!("migration {} ({})", row.version, f.file),
         None => format!("migration {} ({})", row.version, row.name),
     };
-    let meaning = format
-        .failed_meaning(row)
-        .map(|m| format!(" ({m})"))
-        .unwrap_or_default();
+    if let Some(meaning) = format.failed_meaning(row) {
+        return Error::new(
+            Kind::HistoryConflict,
+            format!(
+                "{what} failed in an earlier run and is recorded as failed ({meaning}). If part \
+                 of it was applied, undo it; then run `usher resolve {v} --rolled-back` so it \
+                 runs again (after fixing the file), or `usher resolve {v} --applied` if all of \
+                 its changes are in place",
+                v = row.version
+            ),
+        );
+    }
     Error::new(
         Kind::HistoryConflict,
         format!(
-            "{what}{meaning} may be partly applied: an earlier run failed or was stopped after part of it \
+            "{what} may be partly applied: an earlier run failed or was stopped after part of it \
              was committed (MySQL commits DDL at once; -- no-transaction scripts run outside a \
              transaction). Check the schema, then run `usher resolve {v} --applied` if all of its \
              changes are in place, or undo them and run `usher resolve {v} --rolled-back` so it \
@@ -180,6 +188,8 @@ pub enum State {
     Modified,
     /// Applied, and there is no file for it.
     Unknown,
+    /// Recorded as applied by a baseline, without running.
+    Baselined,
 }
 
 impl State {
@@ -190,6 +200,7 @@ impl State {
             State::Failed => "failed",
             State::Modified => "modified",
             State::Unknown => "unknown",
+            State::Baselined => "baselined",
         }
     }
 }

@@ -170,3 +170,27 @@ pub fn foreign_marks(sql: &str) -> Option<(&'static str, &str)> {
             }
         })
 }
+
+/// dbmate's `^(\d+).*\.sql$` (`migrationFileRegexp` in `pkg/dbmate/db.go`): the leading
+/// digits are the version, the rest after an optional `_` the name.
+pub fn dbmate(file_name: &str) -> NameMatch {
+    let Some(stem) = file_name.strip_suffix(".sql") else {
+        return NameMatch::NotMine;
+    };
+    let digits = stem.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return NameMatch::NotMine;
+    }
+    match stem[..digits].parse::<i64>() {
+        Ok(version) => NameMatch::Migration {
+            version,
+            name: stem[digits..].trim_start_matches('_').to_string(),
+            any_order: false,
+        },
+        Err(_) => NameMatch::Malformed(
+            "the version (the leading digits) is too large: usher reads versions as 64-bit \
+             numbers, at most 9223372036854775807"
+                .into(),
+        ),
+    }
+}

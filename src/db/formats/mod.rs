@@ -13,7 +13,9 @@ use crate::exit::{Error, Kind, Result};
 
 pub use file_names::NameMatch;
 
+pub mod dbmate;
 mod file_names;
+pub mod prisma;
 pub mod refinery;
 pub mod sqlx;
 
@@ -96,6 +98,16 @@ pub trait HistoryFormat: Sync {
     /// wrong; the caller names the file.
     fn script(&self, sql: &str) -> std::result::Result<Script, String> {
         whole_file(self.name(), sql)
+    }
+
+    /// Checks the migration directory as a whole before anything connects further (Prisma's
+    /// `migration_lock.toml` must name the database's provider). The error says what to fix.
+    fn check_directory(
+        &self,
+        _dir: &std::path::Path,
+        _d: &Dialect,
+    ) -> std::result::Result<(), String> {
+        Ok(())
     }
 
     /// The checksum the tool stores for this file, in the bytes `decode_rows` returns for
@@ -206,7 +218,12 @@ pub fn whole_file(format: &str, sql: &str) -> std::result::Result<Script, String
 }
 
 /// Every history format usher knows, in detection order. Register a new format here.
-pub static FORMATS: &[&dyn HistoryFormat] = &[&refinery::Refinery, &sqlx::Sqlx];
+pub static FORMATS: &[&dyn HistoryFormat] = &[
+    &refinery::Refinery,
+    &sqlx::Sqlx,
+    &prisma::Prisma,
+    &dbmate::Dbmate,
+];
 
 pub fn by_name(name: &str) -> Result<&'static dyn HistoryFormat> {
     FORMATS

@@ -1081,13 +1081,16 @@ impl Session<'_> {
             None => m.file.clone(),
         };
         // Did the "started" marker survive the rollback (an implicit commit)?
-        let left_behind = marked && self.left_behind(m.version).await;
         let in_transaction = !(m.no_transaction
             || self.db.dialect().ddl_commits
             || sql::manages_transaction(statements));
-        let outcome = if left_behind && self.format.records_attempts() && in_transaction {
+        // A recorded attempt stays (committed before the script); then only the script's own
+        // transaction decides what was kept.
+        let attempt_kept = self.format.records_attempts() && in_transaction;
+        let left_behind = marked && (attempt_kept || self.left_behind(m.version).await);
+        let outcome = if attempt_kept {
             format!(
-                "it was rolled back, and it is recorded as failed, as {} records a failed \
+                "it was rolled back, and so it is recorded as failed, as {} records a failed \
                  migration; fix the file, then run `usher resolve {} --rolled-back` and start \
                  again",
                 self.format.name(),

@@ -298,7 +298,18 @@ pub fn detect(
             .join(", ")
     };
     let marked: Vec<_> = claimed.iter().filter(|c| c.2).collect();
-    let by_name: Vec<_> = claimed.iter().filter(|c| !c.0.needs_marks()).collect();
+    // By name: the formats that claim the most files (sqlx reads `1_a.sql` and `2_b.up.sql`,
+    // golang-migrate only the second, so a mix is sqlx's).
+    let most = claimed
+        .iter()
+        .filter(|c| !c.0.needs_marks())
+        .map(|c| c.1.len())
+        .max()
+        .unwrap_or(0);
+    let by_name: Vec<_> = claimed
+        .iter()
+        .filter(|c| !c.0.needs_marks() && c.1.len() == most)
+        .collect();
     let by_files = match (marked.as_slice(), by_name.as_slice()) {
         ([one], _) => Some(one.0),
         ([_, _, ..], _) => {

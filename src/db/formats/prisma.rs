@@ -164,12 +164,20 @@ impl HistoryFormat for Prisma {
         }]
     }
 
+    /// The fifth column says whether an unfinished row can only be an abandoned attempt that
+    /// applied nothing: on PostgreSQL, where Prisma and usher both run `migration.sql` in one
+    /// transaction, a row with no `logs` was left by a process killed mid-run (a failure
+    /// writes its error), and its transaction died with its connection.
     fn select_rows(&self, d: &Dialect) -> Stmt {
         Stmt::new(
             format!(
-                "SELECT migration_name, checksum, {}, {} FROM {TABLE} ORDER BY started_at",
+                "SELECT migration_name, checksum, {}, {}, {} FROM {TABLE} ORDER BY started_at",
                 d.as_text("finished_at"),
-                d.as_text("rolled_back_at")
+                d.as_text("rolled_back_at"),
+                match d.lexing {
+                    Lexing::Postgres => "CASE WHEN logs IS NULL THEN 1 ELSE 0 END",
+                    _ => "0",
+                }
             ),
             vec![],
         )
@@ -177,18 +185,31 @@ impl HistoryFormat for Prisma {
 
     /// One entry per migration name: applied when a row finished (and was not rolled back),
     /// failed when a row neither finished nor was rolled back; rolled-back rows are history
-    /// only, as in Prisma's `diagnose_migration_history`.
+    /// only, as in Prisma's `diagnose_migration_history`. An abandoned attempt (see
+    /// `select_rows`) of a file that cannot have committed part of itself counts as not
+    /// applied: the next run closes it (`record_started`) and runs the migration again, where
+    /// Prisma would stop every deploy until someone resolves it.
     fn decode_rows(
         &self,
         rows: Vec<Vec<Value>>,
-        _files: &[Migration],
+        files: &[Migration],
     ) -> Result<Vec<AppliedRow>, String> {
         let mut out: Vec<AppliedRow> = Vec::new();
         for row in rows {
             let name = row.first().and_then(Value::as_text).unwrap_or_default();
             let finished = row.get(2).and_then(Value::as_text);
             let rolled_back = row.get(3).and_then(Value::as_text).is_some();
+            let abandoned = row.get(4).and_then(Value::as_i64) == Some(1);
             if rolled_back {
+                continue;
+            }
+            if finished.is_none()
+                && abandoned
+                && files
+                    .iter()
+                    .find(|m| m.name == name)
+                    .is_some_and(|m| one_transaction(&m.sql))
+            {
                 continue;
             }
             let version = folder_version(&name).ok_or_else(|| {
@@ -237,9 +258,18 @@ impl HistoryFormat for Prisma {
         )]
     }
 
-    /// `record_migration_started_impl`.
+    /// `record_migration_started_impl`, after closing the migration's abandoned attempts
+    /// (`decode_rows`) as `resolve --rolled-back` would.
     fn record_started(&self, d: &Dialect, m: &Migration) -> Option<Vec<Stmt>> {
-        Some(vec![Stmt::new(
+        let abandoned = AppliedRow {
+            version: m.version,
+            name: m.name.clone(),
+            checksum: None,
+            applied_at: None,
+            failed: true,
+        };
+        let mut stmts = self.forget(d, &abandoned, &[]);
+        stmts.push(Stmt::new(
             format!(
                 "INSERT INTO {TABLE} (id, checksum, started_at, migration_name) VALUES ({}, {}, \
                  {}, {})",
@@ -253,7 +283,8 @@ impl HistoryFormat for Prisma {
                 Value::Text(checksum_text(m)),
                 Value::Text(m.name.clone()),
             ],
-        )])
+        ));
+        Some(stmts)
     }
 
     fn records_attempts(&self) -> bool {
@@ -327,6 +358,16 @@ impl HistoryFormat for Prisma {
             row.name
         ))
     }
+}
+
+/// Whether a `migration.sql` runs as one transaction, so that an attempt killed mid-run left
+/// nothing behind: it neither ends transactions itself nor runs a statement PostgreSQL refuses
+/// in one (`… CONCURRENTLY`, `VACUUM`). Conservative: the words anywhere, comments included.
+fn one_transaction(sql: &str) -> bool {
+    let upper = sql.to_ascii_uppercase();
+    !["COMMIT", "CONCURRENTLY", "VACUUM", "ROLLBACK", "END;"]
+        .iter()
+        .any(|w| upper.contains(w))
 }
 
 /// The rows of `name` that neither finished nor were rolled back; `name` is parameter `n`.

@@ -88,7 +88,10 @@ def layouts(kind):
         'import { defineConfig } from "prisma/config";\n' + adapter +
         "export default defineConfig({ experimental: { adapter: true }, engine: \"js\",\n"
         '  schema: "prisma/schema.prisma", migrations: { path: "prisma/migrations" }, adapter });\n')
+    # engineType = "client": no native query engine either (it would be downloaded).
     open(f"{base}/prisma/prisma/schema.prisma", "w").write(
+        'generator client {\n  provider = "prisma-client"\n  output = "../generated"\n'
+        '  engineType = "client"\n}\n'
         f'datasource db {{\n  provider = "{provider}"\n  url = env("PRISMA_URL")\n}}\n')
     return base
 
@@ -153,7 +156,10 @@ def run(cmd, env, cwd):
                        stderr=subprocess.PIPE, text=True)
     took = (time.perf_counter() - t) * 1000
     if r.returncode != 0:
-        raise RuntimeError(r.stderr.strip().splitlines()[-1:] or ["exit %d" % r.returncode])
+        lines = r.stderr.strip().splitlines()
+        said = [l.strip() for l in lines if "rror" in l] or lines[-1:] or [f"exit {r.returncode}"]
+        open(os.path.join(WORK, "..", "latency-failures.log"), "a").write(r.stderr)
+        raise RuntimeError(said[0])
     return took
 
 

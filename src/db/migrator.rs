@@ -688,7 +688,9 @@ impl Session<'_> {
     }
 
     /// Re-lists the history tables: another replica may have created one since the start.
+    /// The rows read with the first listing are stale from here on.
     async fn refresh_tables(&mut self) -> Result<()> {
+        self.prefetched = None;
         self.tables = self
             .db
             .existing_tables(&known_tables())

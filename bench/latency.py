@@ -228,3 +228,6 @@ print("| database, auth | one-way delay | work | usher / sqlx-cli |")
 print("|---|---:|---|---:|")
 for name, delay, work, r in ratios:
     print(f"| {name} | {delay:g} ms | {work} | {r:.2f} |")
+print()
+print("The 0 ms rows are what does not depend on the network (process start, authentication, the "
+      "server's own work); reading the numbers: docs/migrations.md, \"One network hop away\".")

@@ -1015,7 +1015,7 @@ impl Session<'_> {
             if !outside {
                 db.begin().await?;
             }
-            if !(attempts && !outside) {
+            if !attempts || outside {
                 for s in &started {
                     db.execute(s).await?;
                 }

@@ -96,6 +96,9 @@ impl Value {
     }
 }
 
+/// The history tables that exist, and the rows of a read of one of them (`None`: missing).
+pub type TablesAndRows = (Vec<String>, Option<Vec<Vec<Value>>>);
+
 /// A statement with its parameters, written for one `Dialect`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stmt {
@@ -298,7 +301,7 @@ pub trait Database: Sized {
         &mut self,
         tables: &[&str],
         read: (&str, &Stmt),
-    ) -> Result<(Vec<String>, Option<Vec<Vec<Value>>>), DbError> {
+    ) -> Result<TablesAndRows, DbError> {
         let found = self.existing_tables(tables).await?;
         if !found.iter().any(|t| t.eq_ignore_ascii_case(read.0)) {
             return Ok((found, None));
@@ -458,7 +461,7 @@ pub trait Db {
         &'a mut self,
         tables: &'a [&'a str],
         read: (&'a str, &'a Stmt),
-    ) -> Fut<'a, Result<(Vec<String>, Option<Vec<Vec<Value>>>), DbError>>;
+    ) -> Fut<'a, Result<TablesAndRows, DbError>>;
     fn inline(&self, stmt: &Stmt, elapsed: i64) -> Option<String>;
     fn execute<'a>(&'a mut self, stmt: &'a Stmt) -> Fut<'a, Result<u64, DbError>>;
     fn query<'a>(&'a mut self, stmt: &'a Stmt) -> Fut<'a, Result<Vec<Vec<Value>>, DbError>>;
@@ -521,7 +524,7 @@ where
         &'a mut self,
         tables: &'a [&'a str],
         read: (&'a str, &'a Stmt),
-    ) -> Fut<'a, Result<(Vec<String>, Option<Vec<Vec<Value>>>), DbError>> {
+    ) -> Fut<'a, Result<TablesAndRows, DbError>> {
         Box::pin(Database::tables_and_read(self, tables, read))
     }
     fn inline(&self, stmt: &Stmt, elapsed: i64) -> Option<String> {

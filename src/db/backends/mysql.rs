@@ -9,7 +9,9 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySq
 use sqlx::{ConnectOptions, Connection, Row};
 
 use super::driver::{self, DecodeValues, RowsAffected};
-use super::{Canceller, ConnectError, Database, DbError, Dialect, Endpoint, Stmt, Value};
+use super::{
+    Canceller, ConnectError, Database, DbError, Dialect, Endpoint, Stmt, TablesAndRows, Value,
+};
 use crate::db::sql::Lexing;
 use crate::redact::redact;
 
@@ -413,7 +415,7 @@ impl Database for MySql {
         &mut self,
         tables: &[&str],
         read: (&str, &Stmt),
-    ) -> Result<(Vec<String>, Option<Vec<Vec<Value>>>), DbError> {
+    ) -> Result<TablesAndRows, DbError> {
         if !read.1.params.is_empty() {
             let found = self.existing_tables(tables).await?;
             let rows = match found.iter().any(|t| t.eq_ignore_ascii_case(read.0)) {

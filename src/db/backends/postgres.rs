@@ -17,7 +17,8 @@ use sqlx::{ConnectOptions, Connection, Row};
 
 use super::driver::{self, DecodeValues};
 use super::{
-    Canceller, ConnectError, Database, DbError, Dialect, Endpoint, Stmt, Value, unbracket,
+    Canceller, ConnectError, Database, DbError, Dialect, Endpoint, Stmt, TablesAndRows, Value,
+    unbracket,
 };
 use crate::db::sql::{self, Lexing};
 use crate::redact::redact;
@@ -584,7 +585,7 @@ impl Database for Postgres {
         &mut self,
         tables: &[&str],
         read: (&str, &Stmt),
-    ) -> Result<(Vec<String>, Option<Vec<Vec<Value>>>), DbError> {
+    ) -> Result<TablesAndRows, DbError> {
         let sql = format!(
             "SELECT current_database()::text; {}; {}",
             tables_sql(tables),

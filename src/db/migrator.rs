@@ -995,7 +995,9 @@ impl Session<'_> {
             stmts.into_iter().map(|s| qualified(s, names)).collect()
         };
         let pieces = pieces(text, &statements, m.no_transaction, outside, d.lexing);
-        let one = self.one_message(text, &pieces, outside || !started.is_empty(), &finish);
+        // (A version equal to the placeholder would be taken for it.)
+        let not_plain = outside || !started.is_empty() || m.version == ELAPSED;
+        let one = self.one_message(text, &pieces, not_plain, &finish);
 
         let canceller = self.db.canceller();
         let session_reset = self.db.session_reset().map(str::to_owned);

@@ -137,13 +137,13 @@ class Proxy:
 
     def trips(self):
         """Round trips summed over the connections of the last run."""
-        time.sleep(0.05)
-        for _ in range(50):
+        for _ in range(100):
             lines = open(self.log).read().split("\n")
-            if any(lines):
+            closed = [l for l in lines if l.startswith("connection ")]
+            if closed and len(closed) == sum(l.startswith("opened ") for l in lines):
                 break
             time.sleep(0.02)
-        return sum(int(l.split()[3]) for l in lines if l.strip())
+        return sum(int(l.split()[3]) for l in closed)
 
     def stop(self):
         self.p.kill()

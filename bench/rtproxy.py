@@ -8,7 +8,8 @@ each chunk in either direction delivered DELAY ms after it was read (order kept)
 hop (the kernel here has no sch_netem). A round trip is counted each time the server speaks after
 the client did: requests the client sends in a row without waiting (a pipeline, one multi-statement
 message) count once; the goodbye (Terminate, COM_QUIT) counts for nothing. When a connection
-closes, a line `connection N round_trips K` is appended to the log file (default: stderr).
+closes, a line `connection N round_trips K` is appended to the log file (default: stderr); when
+one opens, `opened N`.
 Used by bench/latency.sh and tests/round_trips.rs; never shipped.
 """
 
@@ -33,6 +34,8 @@ def main():
     async def handle(creader, cwriter):
         count[0] += 1
         n = count[0]
+        log.write(f"opened {n}\n")
+        log.flush()
         try:
             sreader, swriter = await asyncio.open_connection(host, int(port))
         except OSError:

@@ -431,6 +431,66 @@ pub fn node_base_image() -> Option<&'static str> {
         .as_deref()
 }
 
+/// A Debian bookworm base with Node 20 and npm, standing in for `node:20-slim` (which has npm;
+/// Debian's nodejs package has none): the minbase of `node_base_image` plus `libstdc++6`, with
+/// this machine's `node` binary and npm copied in (reference.md, "A Node base image with no
+/// registry"). A build on it reaches the npm registry through this machine's TLS proxy, so the
+/// machine's CA bundle is copied in too and named in `NODE_EXTRA_CA_CERTS`: a property of this
+/// test machine, not of the images built on it. Tagged with the Node version; once per engine.
+pub fn node_npm_base_image() -> Option<&'static str> {
+    static IMAGE: OnceLock<Option<String>> = OnceLock::new();
+    IMAGE
+        .get_or_init(|| {
+            engine()?;
+            let node = common::which("node");
+            if !prerequisite(
+                common::which("mmdebstrap").is_some()
+                    && node.is_some()
+                    && Path::new("/usr/lib/node_modules/npm/bin/npm-cli.js").is_file(),
+                "mmdebstrap, and node 20 with npm in /usr/lib/node_modules/npm, for the Node + \
+                 npm base image; .ci/run installs mmdebstrap",
+            ) {
+                return None;
+            }
+            let version = Command::new(node.unwrap())
+                .arg("--version")
+                .output()
+                .expect("node --version");
+            let version = String::from_utf8_lossy(&version.stdout)
+                .trim()
+                .trim_start_matches('v')
+                .to_string();
+            let tag = format!("usher-test/bookworm-node-npm:{version}");
+            let out = common::TempDir::new("image-node-npm");
+            let tar = out.join("rootfs.tar");
+            let script = format!(
+                "docker image inspect {tag} >/dev/null 2>&1 && exit 0; \
+                 mmdebstrap --quiet --mode=root --variant=minbase \
+                 --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
+                 --include=ca-certificates,libstdc++6,passwd \
+                 --aptopt='APT::Install-Recommends \"false\"' \
+                 --dpkgopt='path-exclude=/usr/share/man/*' \
+                 --dpkgopt='path-exclude=/usr/share/doc/*' \
+                 --dpkgopt='path-exclude=/usr/share/locale/*' \
+                 --customize-hook='cp \"$(command -v node)\" \"$1/usr/bin/node\"' \
+                 --customize-hook='mkdir -p \"$1/usr/lib/node_modules\" && \
+                 cp -a /usr/lib/node_modules/npm \"$1/usr/lib/node_modules/\"' \
+                 --customize-hook='ln -s ../lib/node_modules/npm/bin/npm-cli.js \"$1/usr/bin/npm\"' \
+                 --customize-hook='ln -s ../lib/node_modules/npm/bin/npx-cli.js \"$1/usr/bin/npx\"' \
+                 --customize-hook='cp /etc/ssl/certs/ca-certificates.crt \"$1/etc/ssl/certs/\"' \
+                 bookworm {tar} && docker import \
+                 -c 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' \
+                 -c 'CMD [\"node\"]' {tar} {tag}",
+                tar = common::sh_quote(&tar)
+            );
+            let mut cmd = Command::new("flock");
+            cmd.args([LOCK, "sh", "-c", &script]).stdin(Stdio::null());
+            common::run(&mut cmd).expect_code(0);
+            Some(tag)
+        })
+        .as_deref()
+}
+
 /// Dockerfile.example built from this checkout with the local base images: the Node base for
 /// `NODE_IMAGE`, the prebuilt usher for `RUST_IMAGE`. Shared by the tests that run the example
 /// app (it takes ~1 min on vfs).

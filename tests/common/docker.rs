@@ -535,6 +535,50 @@ pub fn example_app_image() -> Option<&'static str> {
         .as_deref()
 }
 
+/// An image built from `dockerfile` (a path in this checkout) with the checkout's root as the
+/// build context, as the examples' Dockerfiles are documented to be built; `sources` are the
+/// files and directories it copies in (their contents go into the tag, so an edit rebuilds),
+/// `build_args` its `--build-arg`s. Built once per engine, like every image here.
+pub fn checkout_image(
+    name: &str,
+    dockerfile: &str,
+    sources: &[&str],
+    build_args: &[(&str, &str)],
+) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut parts: Vec<Vec<u8>> = vec![std::fs::read(root.join(dockerfile)).unwrap()];
+    for (k, v) in build_args {
+        parts.push(format!("{k}={v}").into_bytes());
+    }
+    let mut files = Vec::new();
+    for source in sources {
+        let path = root.join(source);
+        if path.is_dir() {
+            collect_files(&path, &mut files);
+        } else {
+            files.push(path);
+        }
+    }
+    files.sort();
+    for f in files {
+        parts.push(f.to_string_lossy().into_owned().into_bytes());
+        parts.push(std::fs::read(&f).unwrap());
+    }
+    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    let tag = format!("usher-test/{name}:{}", hash_hex(&refs));
+    let mut extra = vec![
+        "-f".to_string(),
+        root.join(dockerfile).to_string_lossy().into_owned(),
+    ];
+    for (k, v) in build_args {
+        extra.push("--build-arg".to_string());
+        extra.push(format!("{k}={v}"));
+    }
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    build_once(&tag, root, &extra);
+    tag
+}
+
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         let path = entry.path();

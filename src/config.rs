@@ -56,6 +56,11 @@ pub enum Command {
         version: i64,
         mark: ResolveMark,
     },
+    /// `usher baseline VERSION`: record every migration up to VERSION as applied without
+    /// running it, in a database that has no history yet.
+    Baseline {
+        version: i64,
+    },
     /// `usher health TARGET`: one probe, exit 0 healthy or 1 unhealthy.
     Health(HealthSettings),
     Help,
@@ -145,6 +150,9 @@ pub struct MigrateSettings {
     pub lock_timeout: Duration,
     pub on_unknown: OnUnknown,
     pub allow_out_of_order: bool,
+    /// `--baseline`: on a database with no history, record the migrations up to this version
+    /// as applied without running them (Flyway's baseline-on-migrate).
+    pub baseline: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,7 +251,9 @@ const OPTIONS: &[Opt] = &[
     opt(MIGRATE, "migrate", "USHER_MIGRATE", Value, "auto|always|never", "auto",
         "auto: migrate when DIR exists; always: a missing DIR is an error; never: skip"),
     opt(MIGRATE, "format", "USHER_FORMAT", Value, "NAME", "detect",
-        "history format to use: refinery or sqlx (detected from file names and tables)"),
+        "history format: sqlx, refinery, prisma, golang-migrate, dbmate or goose (detected from the files and tables)"),
+    opt(MIGRATE, "baseline", "USHER_BASELINE", Value, "VERSION", "none",
+        "on a database with no history yet, record every migration up to VERSION as applied without running it"),
     opt(MIGRATE, "lock-timeout", "USHER_LOCK_TIMEOUT", Value, "DURATION", "10m",
         "how long to wait for another replica's migration lock"),
     opt(MIGRATE, "on-unknown", "USHER_ON_UNKNOWN", Value, "warn|error", "warn",
@@ -266,7 +276,9 @@ const OPTIONS: &[Opt] = &[
         "error, warn, info or debug"),
 ];
 
-const SUBCOMMANDS: &[&str] = &["migrate", "status", "resolve", "health", "help", "version"];
+const SUBCOMMANDS: &[&str] = &[
+    "migrate", "status", "resolve", "baseline", "health", "help", "version",
+];
 
 /// Whether `word` means something to usher itself: a subcommand or one of its flags. Given as
 /// the app's command (`ENTRYPOINT ["usher", "--"]` then `docker run IMAGE migrate`), it was
@@ -489,6 +501,13 @@ impl Config {
                 Some(v) => return Err(raw.bad("on-unknown", Some(v), "use warn or error")),
             },
             allow_out_of_order: raw.switch("allow-out-of-order")?,
+            baseline: match raw.text("baseline")? {
+                None => None,
+                Some(v) => Some(
+                    migration_version(&v)
+                        .ok_or_else(|| raw.bad("baseline", Some(&v), VERSION_FIX))?,
+                ),
+            },
         };
 
         let init = InitSettings {
@@ -698,10 +717,8 @@ fn subcommand(
                 Error::usage("usher resolve VERSION --applied|--rolled-back: VERSION is missing")
             })?;
             extra(&positionals.collect::<Vec<_>>())?;
-            let version: i64 = version.parse().map_err(|_| {
-                Error::usage(format!(
-                    "usher resolve: {version:?} is not a migration version (a whole number)"
-                ))
+            let version = migration_version(&version).ok_or_else(|| {
+                Error::usage(format!("usher resolve: {version:?}: {VERSION_FIX}"))
             })?;
             let mut mark = None;
             for (flag, _) in &flags {
@@ -724,6 +741,20 @@ fn subcommand(
                 ))
             })?;
             Ok(Command::Resolve { version, mark })
+        }
+        "baseline" => {
+            if let Some((flag, _)) = flags.first() {
+                return Err(unknown(flag));
+            }
+            let mut positionals = positionals.into_iter();
+            let version = positionals
+                .next()
+                .ok_or_else(|| Error::usage("usher baseline VERSION: VERSION is missing"))?;
+            extra(&positionals.collect::<Vec<_>>())?;
+            let version = migration_version(&version).ok_or_else(|| {
+                Error::usage(format!("usher baseline: {version:?}: {VERSION_FIX}"))
+            })?;
+            Ok(Command::Baseline { version })
         }
         "health" => {
             let mut positionals = positionals.into_iter();
@@ -803,6 +834,23 @@ fn parse_rewrite(v: &str) -> Option<SignalRewrite> {
     Some(SignalRewrite { from, to })
 }
 
+/// What `usher resolve` and `usher baseline` accept as VERSION.
+const VERSION_FIX: &str = "give a migration version (a whole number), or a migration name that \
+                           starts with one (Prisma's 20240101120000_init)";
+
+/// A migration version: a whole number, or the number a migration's name starts with, before
+/// an underscore (Prisma's folder names, golang-migrate's and dbmate's file names).
+fn migration_version(text: &str) -> Option<i64> {
+    let digits = match text.split_once('_') {
+        Some((digits, _)) => digits,
+        None => text,
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
 /// `usher --help`: every option with its variable and default, the subcommands, the exit codes.
 pub fn help_text() -> String {
     let mut out = String::new();
@@ -817,6 +865,8 @@ pub fn help_text() -> String {
          usher [OPTIONS] status [--exit-code]      list migrations and their state\n  \
          usher [OPTIONS] resolve VERSION --applied|--rolled-back\n                                            \
          repair a migration left partly applied\n  \
+         usher [OPTIONS] baseline VERSION          record migrations up to VERSION as applied\n                                            \
+         without running them (a database with no history)\n  \
          usher health TARGET [--timeout D] [--expect-status N] [--no-pending]\n                                            \
          one probe: http://HOST:PORT/PATH, tcp://HOST:PORT, unix:///PATH, file:///PATH, db\n\n\
          Start-up pipeline: configuration -> NAME_FILE secrets -> chown -> privilege drop ->\n\

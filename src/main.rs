@@ -179,6 +179,7 @@ fn boot(mut config: Config, startup: &Startup) -> Result<i32> {
             let step = match command {
                 Command::Status { .. } => "status",
                 Command::Resolve { .. } => "resolve",
+                Command::Baseline { .. } => "baseline",
                 _ => "migrate",
             };
             return database_command(&command, &config, deadline, startup).map_err(|e| e.at(step));

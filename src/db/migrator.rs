@@ -15,7 +15,7 @@ use super::plan::{self, Policy, State};
 use super::source::{self, Migration, SqlFile};
 use super::sql;
 use super::stop::Stop;
-use super::unfinished;
+use super::{baseline, unfinished};
 use crate::config::{MigrateSettings, ResolveMark, WaitSettings};
 use crate::db::backends::{Backend, ConnectError, Db, DbError, DynCanceller, Endpoint, Stmt};
 use crate::exit::{Error, Kind, Result};
@@ -52,6 +52,9 @@ pub enum Action {
     Resolve {
         version: i64,
         mark: ResolveMark,
+    },
+    Baseline {
+        version: i64,
     },
 }
 
@@ -109,7 +112,7 @@ pub async fn health(
             return Ok(());
         };
         let migrations = source::load(files, format).map_err(|e| e.message)?;
-        let history = read_history(&mut *db, format, &tables, &[])
+        let history = read_history(&mut *db, format, &tables, &[], &migrations)
             .await
             .map_err(|e| e.message)?;
         let entries = plan::status(&migrations, &history, format);
@@ -249,6 +252,7 @@ fn client_data_transfer(
 fn known_tables() -> Vec<&'static str> {
     let mut t = formats::tables();
     t.push(unfinished::TABLE);
+    t.push(baseline::TABLE);
     t
 }
 
@@ -260,6 +264,9 @@ async fn session(db: &mut dyn Db, cx: &Context<'_>, action: Action) -> Result<i3
     let Some(format) = formats::detect(cx.settings.format.as_deref(), &cx.files, &tables)? else {
         return nothing_to_do(cx, action);
     };
+    format
+        .check_directory(&cx.settings.dir, db.dialect())
+        .map_err(|why| Error::new(Kind::MigrationsInvalid, why))?;
     let migrations = source::load(&cx.files, format)?;
     let mut s = Session {
         db,
@@ -275,6 +282,7 @@ async fn session(db: &mut dyn Db, cx: &Context<'_>, action: Action) -> Result<i3
         Action::Migrate { dry_run } => s.migrate(dry_run).await.map(|()| 0),
         Action::Status { exit_code } => s.status(exit_code).await,
         Action::Resolve { version, mark } => s.resolve(version, mark).await.map(|()| 0),
+        Action::Baseline { version } => s.baseline(version).await.map(|()| 0),
     }
 }
 
@@ -283,6 +291,9 @@ fn nothing_to_do(cx: &Context<'_>, action: Action) -> Result<i32> {
     match action {
         Action::Resolve { version, .. } => Err(Error::usage(format!(
             "usher resolve {version}: the database has no migration history: nothing to resolve"
+        ))),
+        Action::Baseline { version } => Err(Error::usage(format!(
+            "usher baseline {version}: there are no migrations in {dir} to record"
         ))),
         Action::Status { .. } => {
             println!("no migrations in {dir} and no migration history in the database");
@@ -300,6 +311,7 @@ async fn read_history(
     format: &dyn HistoryFormat,
     tables: &[String],
     names: &[(&'static str, String)],
+    files: &[Migration],
 ) -> Result<Vec<AppliedRow>> {
     let has = |t: &str| tables.iter().any(|x| x.eq_ignore_ascii_case(t));
     let mut history = Vec::new();
@@ -308,7 +320,7 @@ async fn read_history(
             .query(&qualified(format.select_rows(db.dialect()), names))
             .await
             .map_err(|e| db_error(&format!("cannot read {}", format.table()), e))?;
-        history = format.decode_rows(rows).map_err(|e| {
+        history = format.decode_rows(rows, files).map_err(|e| {
             Error::new(
                 Kind::HistoryConflict,
                 format!("{e}; repair or remove that row"),
@@ -496,7 +508,14 @@ impl Session<'_> {
     }
 
     async fn history(&mut self) -> Result<Vec<AppliedRow>> {
-        read_history(self.db, self.format, &self.tables, &self.names).await
+        read_history(
+            self.db,
+            self.format,
+            &self.tables,
+            &self.names,
+            &self.migrations,
+        )
+        .await
     }
 
     /// A history statement, named as `names` says.
@@ -507,7 +526,7 @@ impl Session<'_> {
     /// Before the first migration of this run: where the history tables are, and the session
     /// state every migration must start from (`Db::qualify`, `Db::save_session`).
     async fn pin_session(&mut self) -> Result<()> {
-        let tables = [self.format.table(), unfinished::TABLE];
+        let tables = [self.format.table(), unfinished::TABLE, baseline::TABLE];
         let names = self
             .db
             .qualify(&tables)
@@ -581,7 +600,12 @@ impl Session<'_> {
     async fn migrate_locked(&mut self) -> Result<()> {
         let started = Instant::now();
         self.refresh_tables().await?;
-        let history = self.history().await?;
+        let mut history = self.history().await?;
+        if let (Some(version), true) = (self.cx.settings.baseline, history.is_empty())
+            && self.baseline_locked(version, &history).await?
+        {
+            history = self.history().await?;
+        }
         let p = plan::plan(&self.migrations, &history, self.format, self.policy())?;
         let pending: Vec<Migration> = p.pending.iter().map(|m| (*m).clone()).collect();
         // Nothing is created or changed for a script that cannot run.
@@ -773,14 +797,13 @@ impl Session<'_> {
         if self.has(self.format.table()) {
             return Ok(());
         }
-        let ddl = self.q(Stmt::new(
-            self.format.create_table(self.db.dialect()),
-            vec![],
-        ));
-        self.db
-            .execute(&ddl)
-            .await
-            .map_err(|e| db_error(&format!("cannot create {}", self.format.table()), e))?;
+        for ddl in self.format.create_table(self.db.dialect()) {
+            let ddl = self.q(Stmt::new(ddl, vec![]));
+            self.db
+                .execute(&ddl)
+                .await
+                .map_err(|e| db_error(&format!("cannot create {}", self.format.table()), e))?;
+        }
         self.tables.push(self.format.table().to_string());
         Ok(())
     }
@@ -826,7 +849,10 @@ impl Session<'_> {
             ));
         }
         let outside = m.no_transaction || sql::manages_transaction(&statements);
-        let marked = outside || d.ddl_commits;
+        // The attempt is recorded, committed, before the script: always for a tool that does
+        // so (Prisma, golang-migrate), else when the script can commit part of itself.
+        let attempts = format.records_attempts();
+        let marked = outside || d.ddl_commits || attempts;
         let own_flag = format.record_started(d, m);
         let uses_own_flag = own_flag.is_some();
         let started: Vec<Stmt> = match (marked, own_flag) {
@@ -858,11 +884,18 @@ impl Session<'_> {
         let db = &mut *self.db;
         let began = Instant::now();
         let work = async {
+            if attempts && !outside {
+                for s in &started {
+                    db.execute(s).await?;
+                }
+            }
             if !outside {
                 db.begin().await?;
             }
-            for s in &started {
-                db.execute(s).await?;
+            if !(attempts && !outside) {
+                for s in &started {
+                    db.execute(s).await?;
+                }
             }
             let resetting = |mut e: DbError| {
                 e.message = format!("resetting the session after the script: {}", e.message);
@@ -913,7 +946,11 @@ impl Session<'_> {
             Guarded::Done(Ok(took)) => Ok(took),
             Guarded::Done(Err(failure)) => {
                 let _ = tokio::time::timeout(Duration::from_secs(2), self.db.rollback()).await;
-                Err(self.failure(m, failure, &statements, marked).await)
+                let error = self.failure(m, failure, &statements, marked).await;
+                if attempts {
+                    self.record_failed(m, &error.message).await;
+                }
+                Err(error)
             }
             Guarded::Stopped(signal, Some(Ok(_))) => Err(Error::interrupted(
                 signal,
@@ -927,6 +964,11 @@ impl Session<'_> {
                         let _ =
                             tokio::time::timeout(Duration::from_millis(300), self.db.rollback())
                                 .await;
+                        // A recorded attempt whose transaction rolled back applied nothing:
+                        // withdraw it, so that the next start runs it again.
+                        if attempts && !outside && !d.ddl_commits {
+                            self.withdraw_attempt(m).await;
+                        }
                         marked && self.left_behind(m.version).await
                     }
                     None => marked,
@@ -940,6 +982,47 @@ impl Session<'_> {
                 Err(Error::interrupted(signal, &format!("{what}; {outcome}")))
             }
         }
+    }
+
+    /// Records why an attempt failed, as the format's tool does (Prisma's `logs`); best
+    /// effort: the attempt itself is already recorded.
+    async fn record_failed(&mut self, m: &Migration, error: &str) {
+        let stmts = self.format.record_failed(self.db.dialect(), m, error);
+        for s in stmts {
+            let s = self.q(s);
+            if tokio::time::timeout(Duration::from_secs(2), self.db.execute(&s))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+
+    /// Removes the record of an attempt that applied nothing (its transaction rolled back
+    /// after a stop signal); best effort, within 300 ms.
+    async fn withdraw_attempt(&mut self, m: &Migration) {
+        let row = AppliedRow {
+            version: m.version,
+            name: m.name.clone(),
+            checksum: m.checksum.clone(),
+            applied_at: None,
+            failed: true,
+        };
+        let stmts: Vec<Stmt> = self
+            .format
+            .forget(self.db.dialect(), &row, &self.migrations)
+            .into_iter()
+            .map(|s| self.q(s))
+            .collect();
+        let db = &mut *self.db;
+        let _ = tokio::time::timeout(Duration::from_millis(300), async {
+            for s in &stmts {
+                db.execute(s).await?;
+            }
+            Ok::<(), DbError>(())
+        })
+        .await;
     }
 
     /// Whether the history shows `version` as started and not finished (checked after a
@@ -998,8 +1081,22 @@ impl Session<'_> {
             None => m.file.clone(),
         };
         // Did the "started" marker survive the rollback (an implicit commit)?
-        let left_behind = marked && self.left_behind(m.version).await;
-        let outcome = if left_behind {
+        let in_transaction = !(m.no_transaction
+            || self.db.dialect().ddl_commits
+            || sql::manages_transaction(statements));
+        // A recorded attempt stays (committed before the script); then only the script's own
+        // transaction decides what was kept.
+        let attempt_kept = self.format.records_attempts() && in_transaction;
+        let left_behind = marked && (attempt_kept || self.left_behind(m.version).await);
+        let outcome = if attempt_kept {
+            format!(
+                "it was rolled back, and so it is recorded as failed, as {} records a failed \
+                 migration; fix the file, then run `usher resolve {} --rolled-back` and start \
+                 again",
+                self.format.name(),
+                m.version
+            )
+        } else if left_behind {
             format!(
                 "part of it may have been committed ({}), so it is recorded as unfinished: check \
                  the schema, then run `usher resolve {v} --applied` or undo it and run `usher \
@@ -1075,9 +1172,15 @@ impl Session<'_> {
             .ok()?;
         let read = async {
             let tables = db.existing_tables(&known_tables()).await.ok()?;
-            let history = read_history(&mut *db, self.format, &tables, &self.names)
-                .await
-                .ok()?;
+            let history = read_history(
+                &mut *db,
+                self.format,
+                &tables,
+                &self.names,
+                &self.migrations,
+            )
+            .await
+            .ok()?;
             Some(
                 history
                     .iter()
@@ -1096,7 +1199,15 @@ impl Session<'_> {
     /// `usher status`: a table of every migration and its state.
     async fn status(&mut self, exit_code: bool) -> Result<i32> {
         let history = self.history().await?;
-        let entries = plan::status(&self.migrations, &history, self.format);
+        let mut entries = plan::status(&self.migrations, &history, self.format);
+        if let Some(up_to) = self.baselined_up_to().await {
+            for e in entries
+                .iter_mut()
+                .filter(|e| e.state == State::Applied && e.version <= up_to)
+            {
+                e.state = State::Baselined;
+            }
+        }
         let rows: Vec<[String; 4]> = entries
             .iter()
             .map(|e| {
@@ -1146,13 +1257,111 @@ impl Session<'_> {
         let unhealthy = entries.iter().any(|e| match e.state {
             State::Pending | State::Failed | State::Modified => true,
             State::Unknown => self.cx.settings.on_unknown == crate::config::OnUnknown::Error,
-            State::Applied => false,
+            State::Applied | State::Baselined => false,
         });
         Ok(if exit_code && unhealthy {
             Kind::Unhealthy.code()
         } else {
             0
         })
+    }
+
+    /// `usher baseline VERSION`, under the lock.
+    async fn baseline(&mut self, version: i64) -> Result<()> {
+        self.lock().await?;
+        let result = async {
+            self.refresh_tables().await?;
+            let history = self.history().await?;
+            self.baseline_locked(version, &history).await
+        }
+        .await;
+        self.unlock().await;
+        result.map(drop)
+    }
+
+    /// Records every migration up to `version` as applied, without running it, in the
+    /// format's own way (`HistoryFormat::record_baseline`), and the baseline in usher's table,
+    /// in one transaction. Refuses a database whose history has rows: a baseline adopts a
+    /// database that has none.
+    async fn baseline_locked(&mut self, version: i64, history: &[AppliedRow]) -> Result<bool> {
+        let format = self.format;
+        if let Some(newest) = history.last() {
+            return Err(Error::usage(format!(
+                "baseline {version}: {} already records {} migration(s), the newest {} ({}); a \
+                 baseline is for a database with no history: see usher status, and usher \
+                 resolve for a failed migration",
+                format.table(),
+                history.len(),
+                newest.version,
+                newest.name
+            )));
+        }
+        let upto: Vec<Migration> = self
+            .migrations
+            .iter()
+            .filter(|m| m.version <= version)
+            .cloned()
+            .collect();
+        if upto.is_empty() {
+            return Err(Error::usage(format!(
+                "baseline {version}: no migration in {} has a version up to {version}{}",
+                self.cx.settings.dir.display(),
+                match self.migrations.first() {
+                    Some(m) => format!("; the oldest is {} ({})", m.version, m.file),
+                    None => String::new(),
+                }
+            )));
+        }
+        self.pin_session().await?;
+        self.ensure_table().await?;
+        if !self.has(baseline::TABLE) {
+            let ddl = self.q(Stmt::new(baseline::create_table(), vec![]));
+            self.db
+                .execute(&ddl)
+                .await
+                .map_err(|e| db_error(&format!("cannot create {}", baseline::TABLE), e))?;
+            self.tables.push(baseline::TABLE.to_string());
+        }
+        let d = self.db.dialect();
+        let mut stmts = format.record_baseline(d, &upto);
+        stmts.push(baseline::insert(d, format.table(), version));
+        let stmts: Vec<Stmt> = stmts.into_iter().map(|s| self.q(s)).collect();
+        let db = &mut *self.db;
+        let result = async {
+            db.begin().await?;
+            for s in &stmts {
+                db.execute(s).await?;
+            }
+            db.commit().await
+        }
+        .await;
+        if let Err(e) = result {
+            let _ = db.rollback().await;
+            return Err(db_error(
+                &format!("cannot record the baseline in {}", format.table()),
+                e,
+            ));
+        }
+        crate::log::log_step!(
+            INFO,
+            "migrate",
+            "baselined {} migration(s) up to version {version} in {} ({} format) without running \
+             them",
+            upto.len(),
+            format.table(),
+            format.name()
+        );
+        Ok(true)
+    }
+
+    /// The version a baseline recorded for this format's history, if any.
+    async fn baselined_up_to(&mut self) -> Option<i64> {
+        if !self.has(baseline::TABLE) {
+            return None;
+        }
+        let stmt = self.q(baseline::select(self.db.dialect(), self.format.table()));
+        let rows = self.db.query(&stmt).await.ok()?;
+        rows.first()?.first()?.as_i64()
     }
 
     /// `usher resolve VERSION --applied|--rolled-back`, under the lock.
@@ -1192,15 +1401,18 @@ impl Session<'_> {
             name: row.name.clone(),
             file: String::new(),
             sql: String::new(),
+            run: None,
             checksum: row.checksum.clone(),
             no_transaction: false,
             any_order: false,
         };
         let own_flag = format.record_started(d, &synthetic).is_some();
         let stmts: Vec<Stmt> = match (mark, own_flag) {
-            (ResolveMark::Applied, true) => {
-                format.record_finished(d, file.as_ref().unwrap_or(&synthetic), Duration::ZERO)
-            }
+            (ResolveMark::Applied, true) => format
+                .resolve_applied(d, row, file.as_ref())
+                .unwrap_or_else(|| {
+                    format.record_finished(d, file.as_ref().unwrap_or(&synthetic), Duration::ZERO)
+                }),
             (ResolveMark::Applied, false) => {
                 let Some(file) = &file else {
                     return Err(Error::usage(format!(
@@ -1214,7 +1426,7 @@ impl Session<'_> {
                 s.push(unfinished::delete(d, format.table(), version));
                 s
             }
-            (ResolveMark::RolledBack, true) => format.forget(d, version),
+            (ResolveMark::RolledBack, true) => format.forget(d, row, &self.migrations),
             (ResolveMark::RolledBack, false) => {
                 vec![unfinished::delete(d, format.table(), version)]
             }

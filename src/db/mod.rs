@@ -14,6 +14,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod backends;
+mod baseline;
 mod formats;
 mod migrator;
 mod plan;
@@ -80,6 +81,7 @@ pub fn command(
         Command::Migrate { dry_run } => (Action::Migrate { dry_run }, true),
         Command::Status { exit_code } => (Action::Status { exit_code }, true),
         Command::Resolve { version, mark } => (Action::Resolve { version, mark }, false),
+        Command::Baseline { version } => (Action::Baseline { version }, true),
         _ => {
             return Err(Error::new(
                 Kind::Internal,

@@ -41,7 +41,7 @@ pub fn plan<'a>(
     let file_of = |version: i64| files.iter().find(|m| m.version == version);
 
     if let Some(row) = history.iter().find(|r| r.failed) {
-        return Err(partly_applied(row, file_of(row.version)));
+        return Err(partly_applied(row, file_of(row.version), format));
     }
 
     let mut equivalent = Vec::new();
@@ -127,11 +127,27 @@ pub fn plan<'a>(
 }
 
 /// The error for a migration recorded as started and never finished.
-pub fn partly_applied(row: &AppliedRow, file: Option<&Migration>) -> Error {
+pub fn partly_applied(
+    row: &AppliedRow,
+    file: Option<&Migration>,
+    format: &dyn HistoryFormat,
+) -> Error {
     let what = match file {
         Some(f) => format!("migration {} ({})", row.version, f.file),
         None => format!("migration {} ({})", row.version, row.name),
     };
+    if let Some(meaning) = format.failed_meaning(row) {
+        return Error::new(
+            Kind::HistoryConflict,
+            format!(
+                "{what} failed in an earlier run and is recorded as failed ({meaning}). If part \
+                 of it was applied, undo it; then run `usher resolve {v} --rolled-back` so it \
+                 runs again (after fixing the file), or `usher resolve {v} --applied` if all of \
+                 its changes are in place",
+                v = row.version
+            ),
+        );
+    }
     Error::new(
         Kind::HistoryConflict,
         format!(
@@ -172,6 +188,8 @@ pub enum State {
     Modified,
     /// Applied, and there is no file for it.
     Unknown,
+    /// Recorded as applied by a baseline, without running.
+    Baselined,
 }
 
 impl State {
@@ -182,6 +200,7 @@ impl State {
             State::Failed => "failed",
             State::Modified => "modified",
             State::Unknown => "unknown",
+            State::Baselined => "baselined",
         }
     }
 }

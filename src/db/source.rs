@@ -14,8 +14,9 @@ pub struct SqlFile {
     /// The path for messages: the directory as configured, joined with the file.
     pub rel: String,
     pub file_name: String,
-    /// Directly in the directory (not in a subdirectory).
-    pub top_level: bool,
+    /// How deep below the migration directory: 0 directly in it, 1 in a subdirectory of it
+    /// (Prisma's `<name>/migration.sql`), and so on.
+    pub depth: usize,
     /// Why this entry of a subdirectory cannot be used (the subdirectory cannot be read; a
     /// dangling or looping `.sql` symlink): an error for the formats that read
     /// subdirectories, nothing for the others. At the top level, `list` refuses at once.
@@ -32,8 +33,10 @@ pub struct Migration {
     pub file: String,
     /// The file's text as read (checksums are over it); see `executable_sql`.
     pub sql: String,
+    /// What runs, when not the whole file (`formats::Script::text`).
+    pub run: Option<String>,
     pub checksum: Option<Vec<u8>>,
-    /// First line `-- no-transaction` (sqlx's marker, honoured for every format).
+    /// Runs outside a transaction (`formats::Script::no_transaction`).
     pub no_transaction: bool,
     /// May run after newer migrations without counting as out of order.
     pub any_order: bool,
@@ -52,7 +55,8 @@ impl Migration {
     /// The text sent to the database: without a leading byte-order mark, which no server
     /// accepts as SQL (the checksum still covers it, as the tools compute it).
     pub fn executable_sql(&self) -> &str {
-        self.sql.strip_prefix('\u{feff}').unwrap_or(&self.sql)
+        let text = self.run.as_deref().unwrap_or(&self.sql);
+        text.strip_prefix('\u{feff}').unwrap_or(text)
     }
 
     /// Compares a stored checksum with this file's, accepting files that differ only in line
@@ -77,7 +81,7 @@ impl Migration {
                 .checksum(self.version, &self.name, text)
                 .is_some_and(|c| c == stored)
         };
-        let body = self.executable_sql();
+        let body = self.sql.strip_prefix('\u{feff}').unwrap_or(&self.sql);
         let bom = self.sql.starts_with('\u{feff}');
         let lf = body.replace("\r\n", "\n");
         let crlf = lf.replace('\n', "\r\n");
@@ -99,6 +103,7 @@ impl Migration {
             file: format!("migrations/{version}_{name}.sql"),
             sql: sql.to_string(),
             checksum: format.checksum(version, name, sql),
+            run: None,
             no_transaction: false,
             any_order: false,
         }
@@ -167,9 +172,9 @@ fn mixed_endings_match(lf: &str, bom: bool, budget: usize, matches: &dyn Fn(&str
 pub fn list(dir: &Path) -> Result<Vec<SqlFile>> {
     let mut out = Vec::new();
     let mut seen = Vec::new();
-    walk(dir, true, &mut seen, &mut out)?;
+    walk(dir, 0, &mut seen, &mut out)?;
     out.sort_by(|a, b| a.path.cmp(&b.path));
-    for file in out.iter().filter(|f| f.top_level) {
+    for file in out.iter().filter(|f| f.depth == 0) {
         read(file)?;
     }
     Ok(out)
@@ -202,11 +207,12 @@ fn read(file: &SqlFile) -> Result<Vec<u8>> {
 
 fn walk(
     dir: &Path,
-    top_level: bool,
+    depth: usize,
     seen: &mut Vec<(u64, u64)>,
     out: &mut Vec<SqlFile>,
 ) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
+    let top_level = depth == 0;
     let unreadable = |out: &mut Vec<SqlFile>, e: std::io::Error| {
         let message = format!("cannot read the migration directory {}: {e}", dir.display());
         if top_level {
@@ -216,7 +222,7 @@ fn walk(
             path: dir.to_path_buf(),
             rel: dir.display().to_string(),
             file_name: String::new(),
-            top_level,
+            depth,
             problem: Some(format!(
                 "{message} (refinery reads subdirectories; make it readable, or move the \
                  migrations to a directory of their own)"
@@ -261,7 +267,7 @@ fn walk(
                 out.push(SqlFile {
                     file_name: raw_name.to_string_lossy().into_owned(),
                     rel,
-                    top_level,
+                    depth,
                     path,
                     problem: Some(problem),
                 });
@@ -273,7 +279,7 @@ fn walk(
             }
         };
         if meta.is_dir() {
-            walk(&path, false, seen, out)?;
+            walk(&path, depth + 1, seen, out)?;
             continue;
         }
         if !is_sql {
@@ -292,7 +298,7 @@ fn walk(
         out.push(SqlFile {
             file_name: file_name.to_string(),
             rel,
-            top_level,
+            depth,
             path,
             problem,
         });
@@ -308,20 +314,17 @@ fn walk(
 pub fn load(files: &[SqlFile], format: &dyn HistoryFormat) -> Result<Vec<Migration>> {
     let mut migrations: Vec<Migration> = Vec::new();
     for file in files {
-        if !file.top_level && !format.recursive() {
-            tracing::debug!(step = "migrate", file = %file.rel, "in a subdirectory; {} does not read those", format.name());
-            continue;
-        }
-        if let Some(problem) = &file.problem {
-            return Err(invalid(format!("{problem}; fix or remove it")));
-        }
-        let (version, name, any_order) = match format.parse_file_name(&file.file_name) {
+        let (version, name, any_order) = match format.classify(file) {
             NameMatch::Migration {
                 version,
                 name,
                 any_order,
             } => (version, name, any_order),
             NameMatch::Ignored => continue,
+            NameMatch::NotMine if file.depth > 0 => {
+                tracing::debug!(step = "migrate", file = %file.rel, "not read by {}", format.name());
+                continue;
+            }
             NameMatch::Malformed(why) => {
                 return Err(invalid(format!(
                     "bad migration file name {}: {why}; rename it ({} format: {})",
@@ -340,6 +343,9 @@ pub fn load(files: &[SqlFile], format: &dyn HistoryFormat) -> Result<Vec<Migrati
                 )));
             }
         };
+        if let Some(problem) = &file.problem {
+            return Err(invalid(format!("{problem}; fix or remove it")));
+        }
         let bytes = read(file)?;
         let sql = String::from_utf8(bytes).map_err(|e| {
             let valid = e.utf8_error().valid_up_to();
@@ -351,17 +357,17 @@ pub fn load(files: &[SqlFile], format: &dyn HistoryFormat) -> Result<Vec<Migrati
                 file.rel
             ))
         })?;
-        let no_transaction = sql
-            .strip_prefix('\u{feff}')
-            .unwrap_or(&sql)
-            .starts_with("-- no-transaction");
+        let script = format
+            .script(&sql)
+            .map_err(|why| invalid(format!("the migration file {}: {why}", file.rel)))?;
         migrations.push(Migration {
             version,
             checksum: format.checksum(version, &name, &sql),
             name,
             file: file.rel.clone(),
             sql,
-            no_transaction,
+            run: script.text,
+            no_transaction: script.no_transaction,
             any_order,
         });
     }

@@ -456,7 +456,7 @@ impl Database for MySql {
 
 #[cfg(test)]
 mod tests {
-    use crate::db::is_number;
+    use super::is_number;
 
     #[test]
     fn numbers_are_the_texts_that_parse_as_floats() {

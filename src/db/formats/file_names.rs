@@ -1,5 +1,6 @@
-//! The file-name rules of each history format: what a `.sql` file name means to sqlx and to
-//! refinery. Pure (no `crate::` dependencies), so the fuzz targets include this file as it is.
+//! The file-name rules of each history format: what a `.sql` file name means to each tool,
+//! and the section marks of the tools whose files hold more than one section. Pure (no
+//! `crate::` dependencies), so the fuzz targets include this file as it is.
 
 /// What a file name means to a format.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,5 +127,70 @@ mod tests {
         assert_eq!(sqlx("8_x.sql.sql"), migration(8, "x"));
         assert_eq!(sqlx("8_x.up.up.sql"), migration(8, "x.up"));
         assert_eq!(sqlx("8_.sql"), migration(8, ""));
+    }
+}
+
+/// dbmate's section mark (`upRegExp` / `downRegExp` in dbmate's `pkg/dbmate/migration.go`:
+/// `(?m)^--\s*migrate:(up|down)(\s*$|\s+\S+)`): `Some((is_up, options))` for such a line.
+pub fn dbmate_mark(line: &str) -> Option<(bool, &str)> {
+    let rest = line.strip_prefix("--")?.trim_start();
+    let rest = rest.strip_prefix("migrate:")?;
+    let (up, options) = if let Some(o) = rest.strip_prefix("up") {
+        (true, o)
+    } else {
+        (false, rest.strip_prefix("down")?)
+    };
+    // The word must end there: `migrate:upgrade` is no mark.
+    if !options.is_empty() && !options.starts_with(char::is_whitespace) {
+        return None;
+    }
+    Some((up, options.trim()))
+}
+
+/// goose's annotation (`-- +goose Up`, `Down`, `StatementBegin`, `StatementEnd`,
+/// `NO TRANSACTION`, `ENVSUB ON|OFF`): the text after `+goose`, for such a line.
+pub fn goose_mark(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("--")?.trim_start();
+    let rest = rest.strip_prefix("+goose")?;
+    (rest.is_empty() || rest.starts_with(char::is_whitespace)).then(|| rest.trim())
+}
+
+/// The first up/down mark of a tool whose files hold sections, as `(tool, line)`: such a file
+/// must never run as a whole.
+pub fn foreign_marks(sql: &str) -> Option<(&'static str, &str)> {
+    sql.lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .find_map(|line| {
+            if dbmate_mark(line).is_some() {
+                Some(("dbmate", line))
+            } else {
+                goose_mark(line)
+                    .filter(|m| m.eq_ignore_ascii_case("up") || m.eq_ignore_ascii_case("down"))
+                    .map(|_| ("goose", line))
+            }
+        })
+}
+
+/// dbmate's `^(\d+).*\.sql$` (`migrationFileRegexp` in `pkg/dbmate/db.go`): the leading
+/// digits are the version, the rest after an optional `_` the name.
+pub fn dbmate(file_name: &str) -> NameMatch {
+    let Some(stem) = file_name.strip_suffix(".sql") else {
+        return NameMatch::NotMine;
+    };
+    let digits = stem.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return NameMatch::NotMine;
+    }
+    match stem[..digits].parse::<i64>() {
+        Ok(version) => NameMatch::Migration {
+            version,
+            name: stem[digits..].trim_start_matches('_').to_string(),
+            any_order: false,
+        },
+        Err(_) => NameMatch::Malformed(
+            "the version (the leading digits) is too large: usher reads versions as 64-bit \
+             numbers, at most 9223372036854775807"
+                .into(),
+        ),
     }
 }

@@ -13,7 +13,9 @@ use crate::exit::{Error, Kind, Result};
 
 pub use file_names::NameMatch;
 
+pub mod dbmate;
 mod file_names;
+pub mod prisma;
 pub mod refinery;
 pub mod sqlx;
 
@@ -29,6 +31,18 @@ pub struct AppliedRow {
     /// Recorded as started but never finished (sqlx `success = false`, golang-migrate
     /// `dirty`, or usher's own marker): it may be partly applied.
     pub failed: bool,
+}
+
+/// The part of a migration file to run, as its tool would run it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Script {
+    /// The text to send, when not the whole file: the file with the parts the tool does not
+    /// run (down sections) blanked, every newline kept, so that line and column numbers in
+    /// errors still point into the file.
+    pub text: Option<String>,
+    /// Runs outside a transaction (sqlx's `-- no-transaction`, dbmate's `transaction:false`,
+    /// goose's `NO TRANSACTION`).
+    pub no_transaction: bool,
 }
 
 /// A migration tool's history format.
@@ -54,6 +68,48 @@ pub trait HistoryFormat: Sync {
     /// tool itself would not consider, so that detection can tell formats apart.
     fn parse_file_name(&self, file_name: &str) -> NameMatch;
 
+    /// Classifies a file of the migration directory: by default its name, for files the tool
+    /// reads (top level, or anywhere for `recursive` tools). A format whose migrations are
+    /// folders (Prisma) looks at the path instead.
+    fn classify(&self, file: &SqlFile) -> NameMatch {
+        if file.depth == 0 || self.recursive() {
+            self.parse_file_name(&file.file_name)
+        } else {
+            NameMatch::NotMine
+        }
+    }
+
+    /// Whether the file carries this tool's own marks (dbmate's `-- migrate:up`, goose's
+    /// `-- +goose Up`, Prisma's `<name>/migration.sql`): such a claim beats formats that claim
+    /// a file by its name alone. Only called for files `classify` accepts.
+    fn marked(&self, _file: &SqlFile) -> bool {
+        false
+    }
+
+    /// Whether the tool's files are told apart only by their marks (dbmate and goose name
+    /// files as sqlx does): unmarked, such a format never claims a file in detection.
+    fn needs_marks(&self) -> bool {
+        false
+    }
+
+    /// What of the file runs, and how. The default is the whole file, outside a transaction
+    /// when its first line is sqlx's `-- no-transaction`; it refuses a file that carries
+    /// another tool's up/down marks, which must never run as a whole. The error says what is
+    /// wrong; the caller names the file.
+    fn script(&self, sql: &str) -> std::result::Result<Script, String> {
+        whole_file(self.name(), sql)
+    }
+
+    /// Checks the migration directory as a whole before anything connects further (Prisma's
+    /// `migration_lock.toml` must name the database's provider). The error says what to fix.
+    fn check_directory(
+        &self,
+        _dir: &std::path::Path,
+        _d: &Dialect,
+    ) -> std::result::Result<(), String> {
+        Ok(())
+    }
+
     /// The checksum the tool stores for this file, in the bytes `decode_rows` returns for
     /// stored checksums; `None` when the format stores none. `sql` is the file as read.
     fn checksum(&self, version: i64, name: &str, sql: &str) -> Option<Vec<u8>>;
@@ -64,24 +120,45 @@ pub trait HistoryFormat: Sync {
         usher_lock_key(database)
     }
 
-    /// `CREATE TABLE IF NOT EXISTS …` with the tool's exact column types for this database.
-    fn create_table(&self, d: &Dialect) -> String;
+    /// The statements creating the history table with the tool's exact column types for
+    /// this database (`CREATE TABLE IF NOT EXISTS …`, then whatever the tool writes with it:
+    /// an index, goose's version-0 row). Run once, in order, under the migration lock.
+    fn create_table(&self, d: &Dialect) -> Vec<String>;
 
     /// The query that reads the history; its rows go to `decode_rows`.
     fn select_rows(&self, d: &Dialect) -> Stmt;
 
     /// Turns the rows of `select_rows` into one `AppliedRow` per recorded migration, sorted by
-    /// version. The error names what is unreadable.
-    fn decode_rows(&self, rows: Vec<Vec<Value>>) -> std::result::Result<Vec<AppliedRow>, String>;
+    /// version. `files` are the migrations of the directory, for formats that record only
+    /// the newest version (golang-migrate: every file up to it is applied). The error names
+    /// what is unreadable.
+    fn decode_rows(
+        &self,
+        rows: Vec<Vec<Value>>,
+        files: &[Migration],
+    ) -> std::result::Result<Vec<AppliedRow>, String>;
 
     /// Statements recording `m` as applied, run in the same transaction as the migration.
     fn record_applied(&self, d: &Dialect, m: &Migration, took: Duration) -> Vec<Stmt>;
 
     /// Statements recording `m` as started and not finished, for formats with their own
     /// failure flag; `None` makes usher keep its own marker instead. Run before the script
-    /// when the script may commit part of itself.
+    /// when the script may commit part of itself, or always (`records_attempts`).
     fn record_started(&self, _d: &Dialect, _m: &Migration) -> Option<Vec<Stmt>> {
         None
+    }
+
+    /// Whether the tool records every attempt before running it, committed, so that a
+    /// failure stays visible (Prisma's row with `finished_at` NULL, golang-migrate's `dirty`):
+    /// usher then does the same, and runs `record_failed` after a failure.
+    fn records_attempts(&self) -> bool {
+        false
+    }
+
+    /// Statements recording why a started migration failed (Prisma's `logs`), run after the
+    /// rollback; `error` is the message usher prints.
+    fn record_failed(&self, _d: &Dialect, _m: &Migration, _error: &str) -> Vec<Stmt> {
+        Vec::new()
     }
 
     /// Statements turning a `record_started` row into an applied one.
@@ -89,12 +166,64 @@ pub trait HistoryFormat: Sync {
         self.record_applied(d, m, took)
     }
 
-    /// Statements removing the record of `version` (`usher resolve --rolled-back`).
-    fn forget(&self, d: &Dialect, version: i64) -> Vec<Stmt>;
+    /// `usher resolve --applied` of a failed row, when the tool's own repair differs from
+    /// `record_finished` (Prisma marks the failed attempt rolled back and records a new,
+    /// applied one). `file` is the migration's file when there is one.
+    fn resolve_applied(
+        &self,
+        _d: &Dialect,
+        _row: &AppliedRow,
+        _file: Option<&Migration>,
+    ) -> Option<Vec<Stmt>> {
+        None
+    }
+
+    /// Statements removing the record of a failed `row` (`usher resolve --rolled-back`), so
+    /// that the migration runs again; `files` as for `decode_rows`.
+    fn forget(&self, d: &Dialect, row: &AppliedRow, files: &[Migration]) -> Vec<Stmt>;
+
+    /// Statements recording `migrations` (ascending) as applied without running them
+    /// (`usher baseline`), as the tool's own way of doing that writes them.
+    fn record_baseline(&self, d: &Dialect, migrations: &[Migration]) -> Vec<Stmt> {
+        migrations
+            .iter()
+            .flat_map(|m| self.record_applied(d, m, Duration::ZERO))
+            .collect()
+    }
+
+    /// What the tool itself says about a failed row, for the message that stops the start
+    /// (Prisma's P3009, golang-migrate's "Dirty database version").
+    fn failed_meaning(&self, _row: &AppliedRow) -> Option<String> {
+        None
+    }
+}
+
+/// The default `HistoryFormat::script`: the whole file, refusing one with another tool's
+/// up/down marks.
+pub fn whole_file(format: &str, sql: &str) -> std::result::Result<Script, String> {
+    if let Some((tool, mark)) = file_names::foreign_marks(sql) {
+        return Err(format!(
+            "it has {tool}'s `{mark}` line, so it holds sections that must not all run, but the \
+             history format is {format}; set --format {tool} (USHER_FORMAT={tool}) if this is \
+             {tool}'s directory, or remove the line"
+        ));
+    }
+    Ok(Script {
+        text: None,
+        no_transaction: sql
+            .strip_prefix('\u{feff}')
+            .unwrap_or(sql)
+            .starts_with("-- no-transaction"),
+    })
 }
 
 /// Every history format usher knows, in detection order. Register a new format here.
-pub static FORMATS: &[&dyn HistoryFormat] = &[&refinery::Refinery, &sqlx::Sqlx];
+pub static FORMATS: &[&dyn HistoryFormat] = &[
+    &refinery::Refinery,
+    &sqlx::Sqlx,
+    &prisma::Prisma,
+    &dbmate::Dbmate,
+];
 
 pub fn by_name(name: &str) -> Result<&'static dyn HistoryFormat> {
     FORMATS
@@ -119,12 +248,17 @@ fn names() -> String {
 
 /// Every history table usher knows, for one existence query.
 pub fn tables() -> Vec<&'static str> {
-    FORMATS.iter().map(|f| f.table()).collect()
+    let mut tables: Vec<&'static str> = FORMATS.iter().map(|f| f.table()).collect();
+    tables.dedup();
+    tables
 }
 
-/// Chooses the format: `--format` if given, else the one every migration file's name fits,
-/// checked against the history tables that exist. `None`: no files and no history, nothing
-/// to do.
+/// Chooses the format: `--format` if given, else from the files and the history tables.
+///
+/// A file carrying a tool's own marks (`HistoryFormat::marked`) decides; otherwise the formats
+/// that claim files by name alone, and when more than one does (sqlx and golang-migrate both
+/// read `{version}_{name}.up.sql`), the history table that exists. Whatever is chosen must
+/// agree with the history tables present. `None`: no files and no history, nothing to do.
 pub fn detect(
     forced: Option<&str>,
     files: &[SqlFile],
@@ -138,40 +272,96 @@ pub fn detect(
             .iter()
             .any(|t| t.eq_ignore_ascii_case(f.table()))
     };
-    // Which formats claim which files (a malformed name of a format still counts as its own).
-    let mut claimed: Vec<(&'static dyn HistoryFormat, Vec<&SqlFile>)> = Vec::new();
-    for file in files {
+    // Which formats claim which files (a malformed name of a format still counts as its own),
+    // and whether by their own marks.
+    let mut claimed: Vec<(&'static dyn HistoryFormat, Vec<&SqlFile>, bool)> = Vec::new();
+    for file in files.iter().filter(|f| f.problem.is_none()) {
         for f in FORMATS {
-            if !file.top_level && !f.recursive() {
+            if f.classify(file) == NameMatch::NotMine {
                 continue;
             }
-            if f.parse_file_name(&file.file_name) != NameMatch::NotMine {
-                match claimed.iter_mut().find(|(c, _)| c.name() == f.name()) {
-                    Some((_, list)) => list.push(file),
-                    None => claimed.push((*f, vec![file])),
+            let marked = f.marked(file);
+            match claimed.iter_mut().find(|(c, ..)| c.name() == f.name()) {
+                Some((_, list, m)) => {
+                    list.push(file);
+                    *m |= marked;
                 }
+                None => claimed.push((*f, vec![file], marked)),
             }
         }
     }
     let set_format = format!("set --format (USHER_FORMAT) to {}", names());
-    let by_files = match claimed.len() {
-        0 => None,
-        1 => Some(claimed[0].0),
-        _ => {
-            let summary = claimed
-                .iter()
-                .map(|(f, list)| format!("{} ({}: {})", f.name(), f.pattern(), list[0].rel))
-                .collect::<Vec<_>>()
-                .join(", ");
+    let summary = |list: &[&(&'static dyn HistoryFormat, Vec<&SqlFile>, bool)]| {
+        list.iter()
+            .map(|(f, files, _)| format!("{} ({}: {})", f.name(), f.pattern(), files[0].rel))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let marked: Vec<_> = claimed.iter().filter(|c| c.2).collect();
+    // By name: the formats that claim the most files (sqlx reads `1_a.sql` and `2_b.up.sql`,
+    // golang-migrate only the second, so a mix is sqlx's).
+    let most = claimed
+        .iter()
+        .filter(|c| !c.0.needs_marks())
+        .map(|c| c.1.len())
+        .max()
+        .unwrap_or(0);
+    let by_name: Vec<_> = claimed
+        .iter()
+        .filter(|c| !c.0.needs_marks() && c.1.len() == most)
+        .collect();
+    let by_files = match (marked.as_slice(), by_name.as_slice()) {
+        ([one], _) => Some(one.0),
+        ([_, _, ..], _) => {
             return Err(Error::new(
                 Kind::MigrationsInvalid,
                 format!(
-                    "cannot tell the history format: the files are named for more than one tool: \
-                     {summary}; rename them to one pattern, or {set_format}"
+                    "cannot tell the history format: the files carry the marks of more than one \
+                     tool: {}; keep one tool's migrations in the directory, or {set_format}",
+                    summary(&marked)
                 ),
             ));
         }
+        ([], []) => None,
+        ([], [one]) => Some(one.0),
+        ([], many) => {
+            let with_table: Vec<_> = many.iter().filter(|c| has_table(c.0)).collect();
+            match with_table.as_slice() {
+                [one] => Some(one.0),
+                _ => {
+                    return Err(Error::new(
+                        Kind::MigrationsInvalid,
+                        format!(
+                            "cannot tell the history format: the file names fit more than one \
+                             tool: {}, and the database has {}; {set_format}",
+                            summary(many),
+                            match with_table.len() {
+                                0 => "no history table yet".to_string(),
+                                _ => "the history tables of each".to_string(),
+                            }
+                        ),
+                    ));
+                }
+            }
+        }
     };
+    if by_files.is_none()
+        && let Some(stray) = files.iter().find(|f| f.depth == 0 || f.problem.is_none())
+    {
+        return Err(Error::new(
+            Kind::MigrationsInvalid,
+            format!(
+                "{} is in no migration layout usher knows, so nothing would run: name the files \
+                 as one tool does ({}), or {set_format}",
+                stray.rel,
+                FORMATS
+                    .iter()
+                    .map(|f| format!("{}: {}", f.name(), f.pattern()))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        ));
+    }
     let with_table: Vec<&'static dyn HistoryFormat> =
         FORMATS.iter().copied().filter(|f| has_table(*f)).collect();
     match (by_files, with_table.as_slice()) {
@@ -196,7 +386,7 @@ pub fn detect(
                 "cannot tell the history format: there are no migration files and the database \
                  has the history tables of {}; {set_format}",
                 many.iter()
-                    .map(|f| f.table())
+                    .map(|f| format!("{} ({})", f.name(), f.table()))
                     .collect::<Vec<_>>()
                     .join(" and ")
             ),
@@ -213,7 +403,7 @@ mod tests {
             path: name.into(),
             rel: name.to_string(),
             file_name: name.to_string(),
-            top_level: true,
+            depth: 0,
             problem: None,
         }
     }

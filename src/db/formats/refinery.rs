@@ -53,14 +53,14 @@ impl HistoryFormat for Refinery {
 
     /// `ASSERT_MIGRATIONS_TABLE_QUERY` in refinery_core's traits/mod.rs, the same text on every
     /// database.
-    fn create_table(&self, _d: &Dialect) -> String {
-        format!(
+    fn create_table(&self, _d: &Dialect) -> Vec<String> {
+        vec![format!(
             "CREATE TABLE IF NOT EXISTS {TABLE}(
              version int4 PRIMARY KEY,
              name VARCHAR(255),
              applied_on VARCHAR(255),
              checksum VARCHAR(255));"
-        )
+        )]
     }
 
     fn select_rows(&self, _d: &Dialect) -> Stmt {
@@ -70,7 +70,11 @@ impl HistoryFormat for Refinery {
         )
     }
 
-    fn decode_rows(&self, rows: Vec<Vec<Value>>) -> Result<Vec<AppliedRow>, String> {
+    fn decode_rows(
+        &self,
+        rows: Vec<Vec<Value>>,
+        _files: &[Migration],
+    ) -> Result<Vec<AppliedRow>, String> {
         rows.into_iter()
             .map(|row| {
                 let version = row.first().and_then(Value::as_i64).ok_or_else(|| {
@@ -112,10 +116,10 @@ impl HistoryFormat for Refinery {
         )]
     }
 
-    fn forget(&self, d: &Dialect, version: i64) -> Vec<Stmt> {
+    fn forget(&self, d: &Dialect, row: &AppliedRow, _files: &[Migration]) -> Vec<Stmt> {
         vec![Stmt::new(
             format!("DELETE FROM {TABLE} WHERE version = {}", d.param(1)),
-            vec![Value::Int(version)],
+            vec![Value::Int(row.version)],
         )]
     }
 }

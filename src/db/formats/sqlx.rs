@@ -53,8 +53,8 @@ impl HistoryFormat for Sqlx {
     }
 
     /// `ensure_migrations_table` of each sqlx driver.
-    fn create_table(&self, d: &Dialect) -> String {
-        format!(
+    fn create_table(&self, d: &Dialect) -> Vec<String> {
+        vec![format!(
             "CREATE TABLE IF NOT EXISTS {TABLE} (
     version BIGINT PRIMARY KEY,
     description TEXT NOT NULL,
@@ -64,7 +64,7 @@ impl HistoryFormat for Sqlx {
     execution_time BIGINT NOT NULL
 );",
             d.timestamp_default_now, d.bytes_type
-        )
+        )]
     }
 
     fn select_rows(&self, d: &Dialect) -> Stmt {
@@ -77,7 +77,11 @@ impl HistoryFormat for Sqlx {
         )
     }
 
-    fn decode_rows(&self, rows: Vec<Vec<Value>>) -> Result<Vec<AppliedRow>, String> {
+    fn decode_rows(
+        &self,
+        rows: Vec<Vec<Value>>,
+        _files: &[Migration],
+    ) -> Result<Vec<AppliedRow>, String> {
         rows.into_iter()
             .map(|row| {
                 let unreadable = || format!("{TABLE} has an unreadable row: {row:?}");
@@ -119,10 +123,10 @@ impl HistoryFormat for Sqlx {
         )]
     }
 
-    fn forget(&self, d: &Dialect, version: i64) -> Vec<Stmt> {
+    fn forget(&self, d: &Dialect, row: &AppliedRow, _files: &[Migration]) -> Vec<Stmt> {
         vec![Stmt::new(
             format!("DELETE FROM {TABLE} WHERE version = {}", d.param(1)),
-            vec![Value::Int(version)],
+            vec![Value::Int(row.version)],
         )]
     }
 }

@@ -21,12 +21,11 @@ use std::time::{Duration, Instant};
 use common::tools;
 use docker::Container;
 
+/// What Dockerfile copies in; Dockerfile.before copies the whole directory.
 const SOURCES: &[&str] = &[
     "examples/node-prisma/package.json",
     "examples/node-prisma/package-lock.json",
     "examples/node-prisma/server.js",
-    "examples/node-prisma/start.sh",
-    "examples/node-prisma/prisma.config.ts",
     "examples/node-prisma/prisma",
 ];
 const MIGRATIONS: [&str; 2] = ["20250101000000_init", "20250102000000_add_visit_path"];
@@ -36,7 +35,7 @@ fn before_image() -> Option<String> {
     Some(docker::checkout_image(
         "node-prisma-before",
         "examples/node-prisma/Dockerfile.before",
-        SOURCES,
+        &["examples/node-prisma"],
         &[("NODE_IMAGE", node)],
     ))
 }

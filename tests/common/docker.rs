@@ -431,52 +431,64 @@ pub fn node_base_image() -> Option<&'static str> {
         .as_deref()
 }
 
-/// A Debian bookworm base with Node 20 and npm, standing in for `node:20-slim` (which has npm;
-/// Debian's nodejs package has none): the minbase of `node_base_image` plus `libstdc++6`, with
-/// this machine's `node` binary and npm copied in (reference.md, "A Node base image with no
-/// registry"). A build on it reaches the npm registry through this machine's TLS proxy, so the
-/// machine's CA bundle is copied in too and named in `NODE_EXTRA_CA_CERTS`: a property of this
-/// test machine, not of the images built on it. Tagged with the Node version; once per engine.
+/// A Debian bookworm base with Node and npm, standing in for `node:20-slim` (which has npm; the
+/// Node base above has none). Where this machine's Node ships npm self-contained in
+/// /usr/lib/node_modules/npm (the nodejs.org and NodeSource builds), that `node` and npm are
+/// copied into the minbase with `libstdc++6` (reference.md, "A Node base image with no
+/// registry"); otherwise Debian's own `nodejs` and `npm` packages are installed (Node 18.19,
+/// which Prisma 6 accepts). A build on it reaches the npm registry through this machine's TLS
+/// proxy, so the machine's CA bundle is copied in too and named in `NODE_EXTRA_CA_CERTS`: a
+/// property of this test machine, not of the images built on it. Once per engine.
 pub fn node_npm_base_image() -> Option<&'static str> {
     static IMAGE: OnceLock<Option<String>> = OnceLock::new();
     IMAGE
         .get_or_init(|| {
             engine()?;
-            let node = common::which("node");
             if !prerequisite(
-                common::which("mmdebstrap").is_some()
-                    && node.is_some()
-                    && Path::new("/usr/lib/node_modules/npm/bin/npm-cli.js").is_file(),
-                "mmdebstrap, and node 20 with npm in /usr/lib/node_modules/npm, for the Node + \
-                 npm base image; .ci/run installs mmdebstrap",
+                common::which("mmdebstrap").is_some(),
+                "mmdebstrap (Debian's package) for the Node + npm base image; .ci/run installs it",
             ) {
                 return None;
             }
-            let version = Command::new(node.unwrap())
-                .arg("--version")
-                .output()
-                .expect("node --version");
-            let version = String::from_utf8_lossy(&version.stdout)
-                .trim()
-                .trim_start_matches('v')
-                .to_string();
-            let tag = format!("usher-test/bookworm-node-npm:{version}");
+            let node = common::which("node");
+            let host_npm = node.is_some()
+                && Path::new("/usr/lib/node_modules/npm/bin/npm-cli.js").is_file()
+                && Path::new("/usr/lib/node_modules/npm/node_modules").is_dir();
+            let (tag, node_parts) = if host_npm {
+                let version = Command::new(node.unwrap())
+                    .arg("--version")
+                    .output()
+                    .expect("node --version");
+                let version = String::from_utf8_lossy(&version.stdout)
+                    .trim()
+                    .trim_start_matches('v')
+                    .to_string();
+                (
+                    format!("usher-test/bookworm-node-npm:{version}"),
+                    "--include=ca-certificates,libstdc++6,passwd \
+                     --customize-hook='cp \"$(command -v node)\" \"$1/usr/bin/node\"' \
+                     --customize-hook='mkdir -p \"$1/usr/lib/node_modules\" && \
+                     cp -a /usr/lib/node_modules/npm \"$1/usr/lib/node_modules/\"' \
+                     --customize-hook='ln -s ../lib/node_modules/npm/bin/npm-cli.js \"$1/usr/bin/npm\"' \
+                     --customize-hook='ln -s ../lib/node_modules/npm/bin/npx-cli.js \"$1/usr/bin/npx\"'",
+                )
+            } else {
+                (
+                    "usher-test/bookworm-node-npm:debian".to_string(),
+                    "--include=ca-certificates,passwd,nodejs,npm",
+                )
+            };
             let out = common::TempDir::new("image-node-npm");
             let tar = out.join("rootfs.tar");
             let script = format!(
                 "docker image inspect {tag} >/dev/null 2>&1 && exit 0; \
                  mmdebstrap --quiet --mode=root --variant=minbase \
                  --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
-                 --include=ca-certificates,libstdc++6,passwd \
                  --aptopt='APT::Install-Recommends \"false\"' \
                  --dpkgopt='path-exclude=/usr/share/man/*' \
                  --dpkgopt='path-exclude=/usr/share/doc/*' \
                  --dpkgopt='path-exclude=/usr/share/locale/*' \
-                 --customize-hook='cp \"$(command -v node)\" \"$1/usr/bin/node\"' \
-                 --customize-hook='mkdir -p \"$1/usr/lib/node_modules\" && \
-                 cp -a /usr/lib/node_modules/npm \"$1/usr/lib/node_modules/\"' \
-                 --customize-hook='ln -s ../lib/node_modules/npm/bin/npm-cli.js \"$1/usr/bin/npm\"' \
-                 --customize-hook='ln -s ../lib/node_modules/npm/bin/npx-cli.js \"$1/usr/bin/npx\"' \
+                 {node_parts} \
                  --customize-hook='cp /etc/ssl/certs/ca-certificates.crt \"$1/etc/ssl/certs/\"' \
                  bookworm {tar} && docker import \
                  -c 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' \

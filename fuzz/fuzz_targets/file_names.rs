@@ -1,6 +1,7 @@
 //! The file-name rules of each history format (src/db/formats/file_names.rs): never panic; a name is
 //! claimed by at most one format (detection relies on it); a migration's canonical name
-//! (`{version}_{description}.sql`, `V{version}__{name}.sql`) means the same migration.
+//! (`{version}_{description}.sql`, `V{version}__{name}.sql`) means the same migration; dbmate's
+//! version is a name's leading digits; section marks are `--` comments of one tool only.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -52,4 +53,21 @@ fuzz_target!(|data: &[u8]| {
         NameMatch::Malformed(why) => assert!(!why.is_empty()),
         NameMatch::NotMine => {}
     }
+
+    // dbmate: a name it reads starts with digits and ends in `.sql`; its version is them.
+    if let NameMatch::Migration { version, name, .. } = file_names::dbmate(file) {
+        let digits: String = file.chars().take_while(char::is_ascii_digit).collect();
+        assert_eq!(digits.parse::<i64>().ok(), Some(version), "{file:?}");
+        assert!(file.ends_with(".sql") && !name.starts_with('_'), "{file:?}");
+    }
+    // Section marks, on the text as one line: never panic; a mark is a `--` comment.
+    for line in file.lines() {
+        let dbmate = file_names::dbmate_mark(line);
+        let goose = file_names::goose_mark(line);
+        if dbmate.is_some() || goose.is_some() {
+            assert!(line.starts_with("--"), "{line:?}");
+        }
+        assert!(!(dbmate.is_some() && goose.is_some()), "{line:?}");
+    }
+    let _ = file_names::foreign_marks(file);
 });

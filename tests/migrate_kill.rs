@@ -78,16 +78,14 @@ const DBMATE: Format = Format {
 
 /// `pause` slows each migration down (PostgreSQL runs them faster than the test can watch).
 fn write(dir: &Path, pause: &str, format: Format) {
-    (format.write)(
-        dir,
-        1,
-        "CREATE TABLE applied_log (v INTEGER NOT NULL);\n",
-    );
+    (format.write)(dir, 1, "CREATE TABLE applied_log (v INTEGER NOT NULL);\n");
     for v in 2..=MIGRATIONS {
         (format.write)(
             dir,
             v,
-            &format!("CREATE TABLE k{v} (x INTEGER);\nINSERT INTO k{v} (x) VALUES ({v});\n{pause}INSERT INTO applied_log (v) VALUES ({v});\n"),
+            &format!(
+                "CREATE TABLE k{v} (x INTEGER);\nINSERT INTO k{v} (x) VALUES ({v});\n{pause}INSERT INTO applied_log (v) VALUES ({v});\n"
+            ),
         );
     }
 }
@@ -188,9 +186,7 @@ fn kill_and_restart(t: &Target, format: Format) {
         let step = ((MIGRATIONS as u64).saturating_sub(done) / rounds_left).max(1);
         let target = done + rng.below(step * 2);
         let mut child = start();
-        while ((format.applied)(t).len() as u64) < target
-            && child.try_wait().unwrap().is_none()
-        {
+        while ((format.applied)(t).len() as u64) < target && child.try_wait().unwrap().is_none() {
             std::thread::sleep(Duration::from_millis(1));
         }
         std::thread::sleep(Duration::from_micros(rng.below(3000)));

@@ -441,6 +441,75 @@ mod tests {
         );
     }
 
+    /// Files on disk, for the formats that read their marks.
+    fn on_disk(files: &[(&str, &str)], tables: &[&str]) -> Result<Option<&'static str>> {
+        let dir = std::env::temp_dir().join(format!(
+            "usher-detect-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut listed = Vec::new();
+        for (rel, text) in files {
+            let path = dir.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, text).unwrap();
+            listed.push(SqlFile {
+                file_name: path.file_name().unwrap().to_str().unwrap().to_string(),
+                rel: rel.to_string(),
+                depth: rel.matches('/').count(),
+                path,
+                problem: None,
+            });
+        }
+        let tables: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
+        let found = detect(None, &listed, &tables).map(|f| f.map(|f| f.name()));
+        let _ = std::fs::remove_dir_all(&dir);
+        found
+    }
+
+    #[test]
+    fn a_tools_own_marks_decide() {
+        let dbmate = "-- migrate:up\nCREATE TABLE a (x int);\n-- migrate:down\n";
+        assert_eq!(
+            on_disk(&[("1_a.sql", dbmate), ("2_b.sql", dbmate)], &[]).unwrap(),
+            Some("dbmate")
+        );
+        assert_eq!(
+            on_disk(&[("20240101000000_init/migration.sql", "SELECT 1;")], &[]).unwrap(),
+            Some("prisma")
+        );
+        // Unmarked files of the same names are sqlx's.
+        assert_eq!(
+            on_disk(&[("1_a.sql", "SELECT 1;")], &[]).unwrap(),
+            Some("sqlx")
+        );
+        // Marks of two tools cannot be one directory.
+        let e = on_disk(
+            &[
+                ("1_a.sql", dbmate),
+                ("20240101000000_init/migration.sql", "SELECT 1;"),
+            ],
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, Kind::MigrationsInvalid);
+        assert!(e.message.contains("--format"), "{e}");
+    }
+
+    #[test]
+    fn sql_files_in_no_layout_are_an_error_not_nothing_to_do() {
+        for files in [
+            &[("schema.sql", "SELECT 1;")][..],
+            &[("seed/data.sql", "SELECT 1;")],
+        ] {
+            let e = on_disk(files, &[]).unwrap_err();
+            assert_eq!(e.kind, Kind::MigrationsInvalid, "{e}");
+            assert!(e.message.contains(files[0].0), "{e}");
+            assert!(e.message.contains("--format"), "{e}");
+        }
+    }
+
     #[test]
     fn ambiguity_says_which_setting_to_use() {
         for (files, tables) in [

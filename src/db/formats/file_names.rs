@@ -106,30 +106,6 @@ pub fn refinery(file_name: &str) -> NameMatch {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn migration(version: i64, name: &str) -> NameMatch {
-        NameMatch::Migration {
-            version,
-            name: name.to_string(),
-            any_order: false,
-        }
-    }
-
-    /// Found by the `file_names` fuzz target: sqlx trims the suffix with `trim_end_matches`,
-    /// so repeated suffixes all go, and a `.sql` before `.up.sql` stays — as sqlx-core's
-    /// `migrate/source.rs` does; usher must agree on the description it records.
-    #[test]
-    fn repeated_suffixes_as_sqlx_trims_them() {
-        assert_eq!(sqlx("8_x.sql.up.sql"), migration(8, "x.sql"));
-        assert_eq!(sqlx("8_x.sql.sql"), migration(8, "x"));
-        assert_eq!(sqlx("8_x.up.up.sql"), migration(8, "x.up"));
-        assert_eq!(sqlx("8_.sql"), migration(8, ""));
-    }
-}
-
 /// dbmate's section mark (`upRegExp` / `downRegExp` in dbmate's `pkg/dbmate/migration.go`:
 /// `(?m)^--\s*migrate:(up|down)(\s*$|\s+\S+)`): `Some((is_up, options))` for such a line.
 pub fn dbmate_mark(line: &str) -> Option<(bool, &str)> {
@@ -192,5 +168,29 @@ pub fn dbmate(file_name: &str) -> NameMatch {
              numbers, at most 9223372036854775807"
                 .into(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn migration(version: i64, name: &str) -> NameMatch {
+        NameMatch::Migration {
+            version,
+            name: name.to_string(),
+            any_order: false,
+        }
+    }
+
+    /// Found by the `file_names` fuzz target: sqlx trims the suffix with `trim_end_matches`,
+    /// so repeated suffixes all go, and a `.sql` before `.up.sql` stays — as sqlx-core's
+    /// `migrate/source.rs` does; usher must agree on the description it records.
+    #[test]
+    fn repeated_suffixes_as_sqlx_trims_them() {
+        assert_eq!(sqlx("8_x.sql.up.sql"), migration(8, "x.sql"));
+        assert_eq!(sqlx("8_x.sql.sql"), migration(8, "x"));
+        assert_eq!(sqlx("8_x.up.up.sql"), migration(8, "x.up"));
+        assert_eq!(sqlx("8_.sql"), migration(8, ""));
     }
 }

@@ -15,6 +15,8 @@ pub use file_names::NameMatch;
 
 pub mod dbmate;
 mod file_names;
+pub mod golang_migrate;
+pub mod goose;
 pub mod prisma;
 pub mod refinery;
 pub mod sqlx;
@@ -223,6 +225,8 @@ pub static FORMATS: &[&dyn HistoryFormat] = &[
     &sqlx::Sqlx,
     &prisma::Prisma,
     &dbmate::Dbmate,
+    &golang_migrate::GolangMigrate,
+    &goose::Goose,
 ];
 
 pub fn by_name(name: &str) -> Result<&'static dyn HistoryFormat> {

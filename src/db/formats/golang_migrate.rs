@@ -48,12 +48,16 @@ impl HistoryFormat for GolangMigrate {
         advisory_lock_id(&format!("public\0{TABLE}\0{database}"))
     }
 
-    /// `ensureVersionTable` of each driver, word for word (MySQL's without the backquotes).
+    /// `ensureVersionTable` of each driver, word for word (MySQL's without the backquotes;
+    /// SQLite's index names its table quoted, which keeps usher from qualifying it as
+    /// `main.schema_migrations`, a name `CREATE INDEX … ON` does not accept).
     fn create_table(&self, d: &Dialect) -> Vec<String> {
         match d.lexing {
             Lexing::Sqlite => vec![
                 format!("CREATE TABLE IF NOT EXISTS {TABLE} (version uint64,dirty bool)"),
-                format!("CREATE UNIQUE INDEX IF NOT EXISTS version_unique ON {TABLE} (version)"),
+                format!(
+                    "CREATE UNIQUE INDEX IF NOT EXISTS version_unique ON \"{TABLE}\" (version)"
+                ),
             ],
             _ => vec![format!(
                 "CREATE TABLE IF NOT EXISTS {TABLE} (version bigint not null primary key, dirty \

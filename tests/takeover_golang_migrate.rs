@@ -326,3 +326,33 @@ fn crc32(data: &[u8]) -> u32 {
     }
     !crc
 }
+
+/// `usher baseline 2` on a database whose files 1 and 2 were run by hand writes the one row
+/// `migrate force 2` writes; the next start applies only 3.
+#[test]
+fn baseline_writes_the_row_force_writes() {
+    for t in Target::all("gm_baseline") {
+        let dir = TempDir::new("m");
+        for v in 1..=2 {
+            let body = format!("CREATE TABLE t{v} (x INTEGER);\n");
+            servers::write_migrations(dir.path(), &[(&format!("{v}_t.up.sql"), &body)]);
+            t.sql(&body);
+        }
+        usher_in(
+            &t,
+            dir.path(),
+            &["--format", "golang-migrate", "baseline", "2"],
+        )
+        .expect_code(0)
+        .expect_stderr_contains("baselined 2 migration(s)");
+        assert_eq!(row(&t), expected(&t, 2, false), "{}", t.kind());
+        servers::write_migrations(
+            dir.path(),
+            &[("3_t.up.sql", "CREATE TABLE t3 (x INTEGER);\n")],
+        );
+        usher_in(&t, dir.path(), &["migrate"])
+            .expect_code(0)
+            .expect_stderr_contains("applied 1 migration");
+        assert_eq!(row(&t), expected(&t, 3, false), "{}", t.kind());
+    }
+}

@@ -313,3 +313,30 @@ fn replicas_race_on_postgres() {
         "19 19"
     );
 }
+
+/// `usher baseline 2` on a database whose files 1 and 2 were run by hand writes goose's table,
+/// its version-0 row and a row for each; the next start applies only 3.
+#[test]
+fn baseline_writes_gooses_rows() {
+    for t in Target::all("goose_baseline") {
+        let dir = TempDir::new("m");
+        for v in 1..=2 {
+            let body = format!("CREATE TABLE t{v} (x INTEGER);\n");
+            let file = format!("-- +goose Up\n{body}-- +goose Down\nDROP TABLE t{v};\n");
+            servers::write_migrations(dir.path(), &[(&format!("{v}_t.sql"), &file)]);
+            t.sql(&body);
+        }
+        usher_in(&t, dir.path(), &["baseline", "2"])
+            .expect_code(0)
+            .expect_stderr_contains("baselined 2 migration(s)");
+        assert_eq!(rows(&t), "0 1 1 1 2 1", "{}", t.kind());
+        servers::write_migrations(
+            dir.path(),
+            &[("3_t.sql", "-- +goose Up\nCREATE TABLE t3 (x INTEGER);\n")],
+        );
+        usher_in(&t, dir.path(), &["migrate"])
+            .expect_code(0)
+            .expect_stderr_contains("applied 1 migration");
+        assert_eq!(rows(&t), "0 1 1 1 2 1 3 1", "{}", t.kind());
+    }
+}

@@ -145,14 +145,6 @@ impl HistoryFormat for GolangMigrate {
         }
     }
 
-    /// One row for the newest, as `migrate force V` writes it.
-    fn record_baseline(&self, _d: &Dialect, migrations: &[Migration]) -> Vec<Stmt> {
-        migrations
-            .last()
-            .map(|m| set_version(m.version, false))
-            .unwrap_or_default()
-    }
-
     fn failed_meaning(&self, row: &AppliedRow) -> Option<String> {
         Some(format!(
             "golang-migrate: Dirty database version {}. Fix and force version.",

@@ -166,7 +166,7 @@ fn insert(version: i64) -> Stmt {
 /// goose's refusals are usher's, with the line; so is `ENVSUB ON` before the Down section, as
 /// usher substitutes nothing. A byte-order mark, which goose chokes on, is allowed.
 pub fn up_section(sql: &str) -> Result<(String, bool), String> {
-    #[derive(PartialEq)]
+    #[derive(Clone, Copy, PartialEq)]
     enum At {
         Start,
         Up,
@@ -195,39 +195,38 @@ pub fn up_section(sql: &str) -> Result<(String, bool), String> {
                 return fail("a goose annotation must not be indented");
             }
             let cmd = line.replace("--", "").replacen("+goose", "", 1);
-            let is = |a: &str| cmd.trim().eq_ignore_ascii_case(a);
-            at = match at {
-                _ if cmd.contains("+goose") => return fail("two '+goose' on one line"),
-                At::Start if is("Up") => At::Up,
-                _ if is("Up") => return fail("a second '-- +goose Up'"),
-                At::Up if is("Down") && buffer != Some(false) => At::Down,
-                At::Up if is("Down") => return fail(no_semicolon),
-                _ if is("Down") => return fail("'-- +goose Down' not after a whole Up section"),
-                At::Up if is("StatementBegin") => At::UpBlock,
-                At::Down if is("StatementBegin") => At::DownBlock,
-                _ if is("StatementBegin") => {
-                    return fail("'-- +goose StatementBegin' outside the Up and Down sections");
-                }
-                At::UpBlock if is("StatementEnd") => {
+            if cmd.contains("+goose") {
+                return fail("two '+goose' on one line");
+            }
+            let cmd = cmd.trim();
+            at = match (at, cmd.to_ascii_uppercase().as_str()) {
+                (At::Start, "UP") => At::Up,
+                (_, "UP") => return fail("a second '-- +goose Up'"),
+                (At::Up, "DOWN") if buffer != Some(false) => At::Down,
+                (At::Up, "DOWN") => return fail(no_semicolon),
+                (_, "DOWN") => return fail("'-- +goose Down' not after a whole Up section"),
+                (At::Up, "STATEMENTBEGIN") => At::UpBlock,
+                (At::Down, "STATEMENTBEGIN") => At::DownBlock,
+                (At::UpBlock, "STATEMENTEND") => {
                     buffer = None;
                     At::Up
                 }
-                At::DownBlock if is("StatementEnd") => At::Down,
-                _ if is("StatementEnd") => {
-                    return fail("'-- +goose StatementEnd' without '-- +goose StatementBegin'");
+                (At::DownBlock, "STATEMENTEND") => At::Down,
+                (_, "STATEMENTBEGIN" | "STATEMENTEND") => {
+                    return fail("'-- +goose StatementBegin' and 'StatementEnd' out of order");
                 }
-                at if is("NO TRANSACTION") => {
+                (at, "NO TRANSACTION") => {
                     no_transaction = true;
                     at
                 }
-                At::Start | At::Up | At::UpBlock if is("ENVSUB ON") => {
+                (At::Start | At::Up | At::UpBlock, "ENVSUB ON") => {
                     return fail(
                         "'-- +goose ENVSUB ON' has goose substitute environment variables into \
                          the SQL, which usher does not do; write the values into the file",
                     );
                 }
-                at if is("ENVSUB ON") || is("ENVSUB OFF") => at,
-                _ => return fail(&format!("unknown goose annotation {:?}", cmd.trim())),
+                (at, "ENVSUB ON" | "ENVSUB OFF") => at,
+                _ => return fail(&format!("unknown goose annotation {cmd:?}")),
             };
             continue;
         }

@@ -356,3 +356,33 @@ fn baseline_writes_the_row_force_writes() {
         assert_eq!(row(&t), expected(&t, 3, false), "{}", t.kind());
     }
 }
+
+/// migrate sends a file as one query, where a lone `CREATE INDEX CONCURRENTLY` runs; usher
+/// runs it outside a transaction when the file starts with `-- no-transaction`, the dirty
+/// row still written before it and cleared after.
+#[test]
+fn no_transaction_file_builds_an_index_concurrently_on_postgres() {
+    let Some(t) = Target::postgres("gm_notx") else {
+        return;
+    };
+    let dir = TempDir::new("m");
+    servers::write_migrations(
+        dir.path(),
+        &[
+            (
+                "1_t.up.sql",
+                "CREATE TABLE t (n INTEGER);\nINSERT INTO t SELECT generate_series(1, 100);\n",
+            ),
+            (
+                "2_index.up.sql",
+                "-- no-transaction\nCREATE INDEX CONCURRENTLY t_n ON t (n);\n",
+            ),
+        ],
+    );
+    usher_in(&t, dir.path(), &["--format", "golang-migrate", "migrate"]).expect_code(0);
+    assert_eq!(row(&t), "2\tf");
+    assert_eq!(
+        t.sql("SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 't_n'"),
+        "t"
+    );
+}

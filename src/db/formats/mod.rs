@@ -538,4 +538,23 @@ mod tests {
         assert_eq!(e.kind, Kind::Config);
         assert!(e.message.contains("refinery or sqlx"), "{e}");
     }
+
+    /// goose's annotations decide (its names are sqlx's); golang-migrate's `.up.sql` names are
+    /// sqlx's too, so its table decides, and without one `--format` must.
+    #[test]
+    fn go_tools_by_marks_and_by_table() {
+        let goose = "-- +goose Up\nCREATE TABLE a (x int);\n-- +goose Down\nDROP TABLE a;\n";
+        assert_eq!(
+            on_disk(&[("1_a.sql", goose), ("2_b.sql", goose)], &[]).unwrap(),
+            Some("goose")
+        );
+        let up = [("1_a.up.sql", "SELECT 1;"), ("1_a.down.sql", "SELECT 1;")];
+        assert_eq!(
+            on_disk(&up, &["schema_migrations"]).unwrap(),
+            Some("golang-migrate")
+        );
+        assert_eq!(on_disk(&up, &["_sqlx_migrations"]).unwrap(), Some("sqlx"));
+        let e = on_disk(&up, &[]).unwrap_err();
+        assert!(e.message.contains("golang-migrate"), "{e}");
+    }
 }

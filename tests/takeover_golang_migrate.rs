@@ -386,3 +386,52 @@ fn no_transaction_file_builds_an_index_concurrently_on_postgres() {
         "t"
     );
 }
+
+/// A stop signal while a file runs in its transaction on PostgreSQL: the transaction is rolled
+/// back and the dirty row withdrawn to the version before, so the next start runs the file
+/// again instead of stopping on "Dirty database version".
+#[test]
+fn sigterm_mid_file_withdraws_the_dirty_row_on_postgres() {
+    let Some(t) = Target::postgres("gm_term") else {
+        return;
+    };
+    let dir = TempDir::new("m");
+    servers::write_migrations(
+        dir.path(),
+        &[
+            ("1_a.up.sql", "CREATE TABLE a (x INTEGER);\n"),
+            (
+                "2_slow.up.sql",
+                "CREATE TABLE slow (x INTEGER);\nSELECT pg_sleep(5);\n",
+            ),
+        ],
+    );
+    let child = usher()
+        .env("DATABASE_URL", t.url())
+        .env("USHER_FORMAT", "golang-migrate")
+        .arg("--migrations")
+        .arg(dir.path())
+        .arg("migrate")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waited = Instant::now();
+    while t.sql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(5)%' AND pid <> pg_backend_pid()") == "0" {
+        assert!(waited.elapsed() < Duration::from_secs(10), "the slow file started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(row(&t), "2\tt", "dirty while it runs");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(143),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(row(&t), "1\tf");
+    assert!(!t.has_table("slow"));
+}

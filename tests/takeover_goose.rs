@@ -340,3 +340,32 @@ fn baseline_writes_gooses_rows() {
         assert_eq!(rows(&t), "0 1 1 1 2 1 3 1", "{}", t.kind());
     }
 }
+
+/// goose has no failure flag: a file that fails after MariaDB committed part of it is kept in
+/// usher's own unfinished marker, stops the next start, and `usher resolve --applied` writes
+/// goose's row for it.
+#[test]
+fn half_applied_file_on_mariadb_is_resolved_into_gooses_row() {
+    let Some(t) = Target::mariadb("goose_half") else {
+        return;
+    };
+    let dir = TempDir::new("m");
+    servers::write_migrations(
+        dir.path(),
+        &[(
+            "1_half.sql",
+            "-- +goose Up\nCREATE TABLE half (x INTEGER);\nINSERT INTO nowhere VALUES (1);\n-- +goose Down\nDROP TABLE half;\n",
+        )],
+    );
+    expect_failure(&usher_in(&t, dir.path(), &["migrate"]), 65);
+    assert_eq!(rows(&t), "0 1");
+    let r = usher_in(&t, dir.path(), &["migrate"]);
+    expect_failure(&r, 68);
+    r.expect_stderr_contains("usher resolve 1 --applied");
+    // Checked by hand: what was committed is all that is wanted.
+    usher_in(&t, dir.path(), &["resolve", "1", "--applied"]).expect_code(0);
+    assert_eq!(rows(&t), "0 1 1 1");
+    usher_in(&t, dir.path(), &["migrate"])
+        .expect_code(0)
+        .expect_stderr_contains("up to date at version 1");
+}

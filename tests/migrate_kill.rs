@@ -76,6 +76,26 @@ const DBMATE: Format = Format {
     },
 };
 
+const GOOSE: Format = Format {
+    name: "goose",
+    write: |dir, v, sql| {
+        std::fs::write(
+            dir.join(format!("{v}_step.sql")),
+            format!("-- +goose Up\n{sql}\n-- +goose Down\nDROP TABLE k{v};\n"),
+        )
+        .unwrap()
+    },
+    applied: |t| {
+        if !t.has_table("goose_db_version") {
+            return Vec::new();
+        }
+        t.sql("SELECT version_id FROM goose_db_version WHERE version_id > 0 ORDER BY version_id")
+            .lines()
+            .map(|l| l.trim().parse().unwrap())
+            .collect()
+    },
+};
+
 /// `pause` slows each migration down (PostgreSQL runs them faster than the test can watch).
 fn write(dir: &Path, pause: &str, format: Format) {
     (format.write)(dir, 1, "CREATE TABLE applied_log (v INTEGER NOT NULL);\n");
@@ -237,5 +257,12 @@ fn kill_9_during_a_postgres_run_prisma_format() {
 fn kill_9_during_a_postgres_run_dbmate_format() {
     if let Some(t) = Target::postgres("kill_dbmate") {
         kill_and_restart(&t, DBMATE);
+    }
+}
+
+#[test]
+fn kill_9_during_a_postgres_run_goose_format() {
+    if let Some(t) = Target::postgres("kill_goose") {
+        kill_and_restart(&t, GOOSE);
     }
 }

@@ -15,6 +15,8 @@ pub use file_names::NameMatch;
 
 pub mod dbmate;
 mod file_names;
+pub mod golang_migrate;
+pub mod goose;
 pub mod prisma;
 pub mod refinery;
 pub mod sqlx;
@@ -223,6 +225,8 @@ pub static FORMATS: &[&dyn HistoryFormat] = &[
     &sqlx::Sqlx,
     &prisma::Prisma,
     &dbmate::Dbmate,
+    &golang_migrate::GolangMigrate,
+    &goose::Goose,
 ];
 
 pub fn by_name(name: &str) -> Result<&'static dyn HistoryFormat> {
@@ -533,5 +537,24 @@ mod tests {
         let e = detect(Some("flyway"), &[], &[]).err().unwrap();
         assert_eq!(e.kind, Kind::Config);
         assert!(e.message.contains("refinery or sqlx"), "{e}");
+    }
+
+    /// goose's annotations decide (its names are sqlx's); golang-migrate's `.up.sql` names are
+    /// sqlx's too, so its table decides, and without one `--format` must.
+    #[test]
+    fn go_tools_by_marks_and_by_table() {
+        let goose = "-- +goose Up\nCREATE TABLE a (x int);\n-- +goose Down\nDROP TABLE a;\n";
+        assert_eq!(
+            on_disk(&[("1_a.sql", goose), ("2_b.sql", goose)], &[]).unwrap(),
+            Some("goose")
+        );
+        let up = [("1_a.up.sql", "SELECT 1;"), ("1_a.down.sql", "SELECT 1;")];
+        assert_eq!(
+            on_disk(&up, &["schema_migrations"]).unwrap(),
+            Some("golang-migrate")
+        );
+        assert_eq!(on_disk(&up, &["_sqlx_migrations"]).unwrap(), Some("sqlx"));
+        let e = on_disk(&up, &[]).unwrap_err();
+        assert!(e.message.contains("golang-migrate"), "{e}");
     }
 }

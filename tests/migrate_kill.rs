@@ -3,8 +3,9 @@
 //! recorded migration's table exists and logged once, no unrecorded table), and the last run
 //! completes. On PostgreSQL and SQLite, where DDL is transactional; on MySQL/MariaDB an
 //! implicit commit makes the unfinished marker the answer, which migrate_takeover.rs covers.
-//! Once per history format on PostgreSQL: a format's own bookkeeping (Prisma's attempt rows,
-//! golang-migrate's dirty flag) must not turn a kill into a stop.
+//! Once per history format on PostgreSQL: a format's own bookkeeping (Prisma's attempt rows)
+//! must not turn a kill into a stop. Not golang-migrate's: its one `dirty` row cannot tell a
+//! kill from a failure, and dirty stops every start, as migrate does (takeover_golang_migrate.rs).
 
 mod common;
 #[path = "common/servers.rs"]

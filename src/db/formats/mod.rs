@@ -502,6 +502,29 @@ mod tests {
     }
 
     #[test]
+    fn up_sql_files_need_a_table_or_format_to_tell_sqlx_from_golang_migrate() {
+        let files = ["1_a.up.sql", "1_a.down.sql", "2_b.up.sql"];
+        let e = detected(&files, &[]).unwrap_err();
+        assert_eq!(e.kind, Kind::MigrationsInvalid);
+        for needle in ["sqlx", "golang-migrate", "1_a.up.sql", "--format"] {
+            assert!(e.message.contains(needle), "{needle}: {e}");
+        }
+        assert_eq!(
+            detected(&files, &["schema_migrations"]).unwrap(),
+            Some("golang-migrate")
+        );
+        assert_eq!(
+            detected(&files, &["_sqlx_migrations"]).unwrap(),
+            Some("sqlx")
+        );
+        // A plain `.sql` file among them is sqlx's alone.
+        assert_eq!(
+            detected(&["1_a.sql", "2_b.up.sql"], &[]).unwrap(),
+            Some("sqlx")
+        );
+    }
+
+    #[test]
     fn sql_files_in_no_layout_are_an_error_not_nothing_to_do() {
         for files in [
             &[("schema.sql", "SELECT 1;")][..],

@@ -884,7 +884,9 @@ impl Session<'_> {
         let db = &mut *self.db;
         let began = Instant::now();
         let work = async {
-            if attempts && !outside {
+            // A recorded attempt is committed before usher's transaction begins.
+            let attempt_first = attempts && !outside;
+            if attempt_first {
                 for s in &started {
                     db.execute(s).await?;
                 }
@@ -892,7 +894,7 @@ impl Session<'_> {
             if !outside {
                 db.begin().await?;
             }
-            if !(attempts && !outside) {
+            if !attempt_first {
                 for s in &started {
                     db.execute(s).await?;
                 }

@@ -7,14 +7,14 @@
 # dbmate runs as its native binary (@dbmate/linux-x64), Prisma 6.19.3 as its CLI on Node with the
 # WASM schema engine and the libSQL adapter (7.x cannot run without downloading an engine).
 #
-# Needs: hyperfine, node, and the npm packages bench/run installs (dbmate@2.36.0, prisma@6.19.3,
-# @prisma/adapter-libsql@6.19.3, @libsql/client@0.18.0) in PRISMA_DIR/node_modules.
-# Environment: USHER (binary), PRISMA_DIR (default target/bench-tools/node), RUNS (default 20;
+# Needs: hyperfine, node, and the npm packages scripts/install-node-tools installs (dbmate@2.36.0,
+# prisma@6.19.3, @prisma/adapter-libsql@6.19.3, @libsql/client@0.18.0) in PRISMA_DIR/node_modules.
+# Environment: USHER (binary), PRISMA_DIR (default target/node-tools), RUNS (default 20;
 # Prisma: RUNS_PRISMA, default 3).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 USHER=${USHER:-$ROOT/target/x86_64-unknown-linux-musl/release/usher}
-PRISMA_DIR=${PRISMA_DIR:-$ROOT/target/bench-tools/node}
+PRISMA_DIR=${PRISMA_DIR:-$ROOT/target/node-tools}
 RUNS=${RUNS:-20}
 RUNS_PRISMA=${RUNS_PRISMA:-3}
 N=20
@@ -25,7 +25,7 @@ command -v node >/dev/null || die "node is missing (apt-get install nodejs)"
 [ -x "$USHER" ] || die "no usher binary at $USHER"
 DBMATE=$(ls "$PRISMA_DIR"/node_modules/@dbmate/linux-*/bin/dbmate 2>/dev/null | head -n1)
 PRISMA=$PRISMA_DIR/node_modules/.bin/prisma
-[ -x "$DBMATE" ] && [ -x "$PRISMA" ] || die "dbmate or prisma missing in $PRISMA_DIR; bench/run installs them with npm"
+[ -x "$DBMATE" ] && [ -x "$PRISMA" ] || die "dbmate or prisma missing in $PRISMA_DIR; scripts/install-node-tools installs them"
 
 WORK=$(mktemp -d /tmp/usher-bench-node.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT

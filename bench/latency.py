@@ -79,10 +79,9 @@ def layouts(kind):
     adapter = (
         'import { PrismaPg } from "@prisma/adapter-pg";\n'
         "const adapter = async () => new PrismaPg({ connectionString: process.env.PRISMA_URL!,"
-        " ssl: process.env.PRISMA_TLS ? { rejectUnauthorized: false } : false });\n"
+        " allowExitOnIdle: true, ssl: process.env.PRISMA_TLS ? { rejectUnauthorized: false } : false });\n"
         if kind == "pg" else
-        'import { PrismaMariaDb } from "@prisma/adapter-mariadb";\n'
-        "const adapter = async () => new PrismaMariaDb(process.env.PRISMA_URL!);\n"
+        "const adapter = undefined;\n"
     )
     open(f"{base}/prisma/prisma.config.ts", "w").write(
         'import { defineConfig } from "prisma/config";\n' + adapter +
@@ -114,6 +113,8 @@ def command(tool, kind, u, files, tls):
             return None
         return [DBMATE, "--url", u, "-d", f"{files}/dbmate", "--no-dump-schema", "up"], env, None
     if tool == "prisma":
+        if kind != "pg":
+            return "no MySQL connector in the WASM engine"
         if not os.access(PRISMA, os.X_OK):
             return None
         env["PRISMA_URL"] = u.replace("mysql://", "mariadb://").replace("?sslmode=require", "") \
@@ -179,8 +180,8 @@ for name, kind, auth, ssl in SETTINGS:
             db = f"lat_{tool}"
             spec = command(tool, kind, url(kind, auth, ssl, proxy.port, db, tool), files,
                            ssl == "require")
-            if spec is None:
-                noop[tool] = many[tool] = "not installed"
+            if spec is None or isinstance(spec, str):
+                noop[tool] = many[tool] = spec or "not installed"
                 continue
             cmd, env, cwd = spec
             runs = RUNS_PRISMA if tool == "prisma" else RUNS
@@ -215,7 +216,7 @@ print(f"Each tool through bench/rtproxy.py (a TCP proxy delaying every chunk by 
       f"delay, counting round trips: the server answering after the client spoke, summed over "
       f"the run's connections); median of {RUNS} no-op starts and {RUNS_MIGRATE} runs of {N} "
       f"migrations (Prisma: {RUNS_PRISMA}). Prisma is 6.19.3 `migrate deploy` with the WASM "
-      f"schema engine and driver adapters; its native engine is downloaded at run time, which "
+      f"schema engine and @prisma/adapter-pg; its native engine is downloaded at run time, which "
       f"this machine cannot do.\n")
 print("| database, auth | one-way delay | work | " + " | ".join(TOOLS) + " |")
 print("|---|---:|---|" + "---:|" * len(TOOLS))

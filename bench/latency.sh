@@ -7,21 +7,20 @@
 #   (b) 50 tiny migrations on an empty database;
 # PostgreSQL with trust, with SCRAM, and with SCRAM over TLS (sslmode=require); MariaDB with
 # mysql_native_password. Tools: usher, sqlx-cli 0.9, refinery_cli 0.10, dbmate, and Prisma
-# 6.19.3 `migrate deploy` with its WASM schema engine and driver adapters (@prisma/adapter-pg,
-# @prisma/adapter-mariadb): the native schema engine is downloaded at run time, which this
-# machine cannot do. Times are medians; round trips are summed over the run's connections.
+# 6.19.3 `migrate deploy` on PostgreSQL with its WASM schema engine and @prisma/adapter-pg (the
+# native schema engine is downloaded at run time, which this machine cannot do; the WASM engine
+# has no MySQL connector). Times are medians; round trips are summed over the run's connections.
 #
 # Needs: python3, openssl, PostgreSQL and MariaDB server binaries, the sqlx and refinery CLIs,
-# and (optional) PRISMA_DIR with node_modules from
-#   npm install dbmate@2.36.0 prisma@6.19.3 @prisma/adapter-pg@6.19.3 @prisma/adapter-mariadb@6.19.3
-# Environment: USHER, SQLX, REFINERY, PRISMA_DIR (default target/bench-tools/node), RUNS (no-op
-# starts per cell, default 9), RUNS_MIGRATE (default 3), DELAYS (default "0 1"), TOOLS.
+# and (optional) dbmate and Prisma in PRISMA_DIR (scripts/install-node-tools installs them).
+# Environment: USHER, SQLX, REFINERY, DBMATE, PRISMA_DIR (default target/node-tools), RUNS
+# (no-op starts per cell, default 9), RUNS_MIGRATE (default 3), DELAYS (default "0 1"), TOOLS.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 USHER=${USHER:-$ROOT/target/x86_64-unknown-linux-musl/release/usher}
 SQLX=${SQLX:-$(command -v sqlx || echo "$HOME/.cargo/bin/sqlx")}
 REFINERY=${REFINERY:-$(command -v refinery || echo "$HOME/.cargo/bin/refinery")}
-PRISMA_DIR=${PRISMA_DIR:-$ROOT/target/bench-tools/node}
+PRISMA_DIR=${PRISMA_DIR:-$ROOT/target/node-tools}
 export USHER SQLX REFINERY PRISMA_DIR ROOT
 export RUNS=${RUNS:-9} RUNS_MIGRATE=${RUNS_MIGRATE:-3} DELAYS=${DELAYS:-"0 1"}
 export TOOLS=${TOOLS:-"usher sqlx refinery dbmate prisma"}

@@ -98,12 +98,14 @@ pub const TABLE: &[(&str, &str)] = &[
     ("64", "usage: an unknown flag or a bad argument"),
     (
         "65",
-        "a migration failed; it was rolled back and nothing was recorded",
+        "a migration failed; it was rolled back, and recorded only as failed by the formats that \
+         do so (Prisma, golang-migrate)",
     ),
     (
         "66",
         "migration files unusable: missing directory, bad or duplicate name, not UTF-8, a NUL \
-         byte, an unreadable .sql entry, a DELIMITER line",
+         byte, an unreadable .sql entry, a DELIMITER line, no known layout or more than one, \
+         another tool's sections, a Prisma provider mismatch",
     ),
     ("67", "the --user user or group does not exist"),
     (

@@ -124,7 +124,18 @@ fn run_one(path: &Path, config: &Config, startup: &Startup) -> Result<()> {
     }
     let image = ExecImage::new(c_path, app.argv.clone(), app.envp.clone());
     let started = Instant::now();
-    let child = match init_sys::spawn(&image, &inherited, false) {
+    // ETXTBSY: the file is open for writing somewhere — often only for an instant, by a
+    // process that forked while writing it (a deploy step, a test harness); tried again a few
+    // times before it counts.
+    let mut spawned = init_sys::spawn(&image, &inherited, false);
+    for _ in 0..20 {
+        if !matches!(spawned, Err(SpawnError::Exec(nix::errno::Errno::ETXTBSY))) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+        spawned = init_sys::spawn(&image, &inherited, false);
+    }
+    let child = match spawned {
         Ok(pid) => pid,
         Err(SpawnError::Exec(errno)) => {
             let why = handover::exec_error(&app, errno);

@@ -1,15 +1,18 @@
 //! Rule: every Dockerfile the project ships builds on the classic builder (no `# syntax=`
 //! line, no BuildKit-only flags such as `COPY --chmod` or named build contexts), takes its
 //! base images as build arguments, and uses only usher options and variables that
-//! `usher --help` lists. The container suite builds Dockerfile.example and
-//! examples/sqlite/Dockerfile; this check also covers examples/scratch-go.Dockerfile, which
-//! cannot be built here (no Go toolchain image, no Go program).
+//! `usher --help` lists. The container suite builds Dockerfile.example,
+//! examples/sqlite/Dockerfile and examples/node-prisma/Dockerfile (and its usher-less
+//! Dockerfile.before, which is not checked here); this check also covers
+//! examples/scratch-go.Dockerfile, which cannot be built here (no Go toolchain image, no Go
+//! program).
 mod common;
 
 const FILES: &[&str] = &[
     "Dockerfile.example",
     "examples/sqlite/Dockerfile",
     "examples/scratch-go.Dockerfile",
+    "examples/node-prisma/Dockerfile",
 ];
 
 #[test]

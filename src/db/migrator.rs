@@ -1009,7 +1009,9 @@ impl Session<'_> {
                     .await
                     .map(|()| began.elapsed());
             }
-            if attempts && !outside {
+            // A recorded attempt is committed before usher's transaction begins.
+            let attempt_first = attempts && !outside;
+            if attempt_first {
                 for s in &started {
                     db.execute(s).await?;
                 }
@@ -1017,7 +1019,7 @@ impl Session<'_> {
             if !outside {
                 db.begin().await?;
             }
-            if !attempts || outside {
+            if !attempt_first {
                 for s in &started {
                     db.execute(s).await?;
                 }

@@ -314,6 +314,12 @@ fn walk(
 pub fn load(files: &[SqlFile], format: &dyn HistoryFormat) -> Result<Vec<Migration>> {
     let mut migrations: Vec<Migration> = Vec::new();
     for file in files {
+        // An unreadable subdirectory or entry matters to a format that reads there.
+        if let Some(problem) = &file.problem
+            && (format.recursive() || format.classify(file) != NameMatch::NotMine)
+        {
+            return Err(invalid(format!("{problem}; fix or remove it")));
+        }
         let (version, name, any_order) = match format.classify(file) {
             NameMatch::Migration {
                 version,

@@ -431,6 +431,78 @@ pub fn node_base_image() -> Option<&'static str> {
         .as_deref()
 }
 
+/// A Debian bookworm base with Node and npm, standing in for `node:20-slim` (which has npm; the
+/// Node base above has none). Where this machine's Node ships npm self-contained in
+/// /usr/lib/node_modules/npm (the nodejs.org and NodeSource builds), that `node` and npm are
+/// copied into the minbase with `libstdc++6` (reference.md, "A Node base image with no
+/// registry"); otherwise Debian's own `nodejs` and `npm` packages are installed (Node 18.19,
+/// which Prisma 6 accepts). A build on it reaches the npm registry through this machine's TLS
+/// proxy, so the machine's CA bundle is copied in too and named in `NODE_EXTRA_CA_CERTS`: a
+/// property of this test machine, not of the images built on it. Once per engine.
+pub fn node_npm_base_image() -> Option<&'static str> {
+    static IMAGE: OnceLock<Option<String>> = OnceLock::new();
+    IMAGE
+        .get_or_init(|| {
+            engine()?;
+            if !prerequisite(
+                common::which("mmdebstrap").is_some(),
+                "mmdebstrap (Debian's package) for the Node + npm base image; .ci/run installs it",
+            ) {
+                return None;
+            }
+            let node = common::which("node");
+            let host_npm = node.is_some()
+                && Path::new("/usr/lib/node_modules/npm/bin/npm-cli.js").is_file()
+                && Path::new("/usr/lib/node_modules/npm/node_modules").is_dir();
+            let (tag, node_parts) = if host_npm {
+                let version = Command::new(node.unwrap())
+                    .arg("--version")
+                    .output()
+                    .expect("node --version");
+                let version = String::from_utf8_lossy(&version.stdout)
+                    .trim()
+                    .trim_start_matches('v')
+                    .to_string();
+                (
+                    format!("usher-test/bookworm-node-npm:{version}"),
+                    "--include=ca-certificates,libstdc++6,passwd \
+                     --customize-hook='cp \"$(command -v node)\" \"$1/usr/bin/node\"' \
+                     --customize-hook='mkdir -p \"$1/usr/lib/node_modules\" && \
+                     cp -a /usr/lib/node_modules/npm \"$1/usr/lib/node_modules/\"' \
+                     --customize-hook='ln -s ../lib/node_modules/npm/bin/npm-cli.js \"$1/usr/bin/npm\"' \
+                     --customize-hook='ln -s ../lib/node_modules/npm/bin/npx-cli.js \"$1/usr/bin/npx\"'",
+                )
+            } else {
+                (
+                    "usher-test/bookworm-node-npm:debian".to_string(),
+                    "--include=ca-certificates,passwd,nodejs,npm",
+                )
+            };
+            let out = common::TempDir::new("image-node-npm");
+            let tar = out.join("rootfs.tar");
+            let script = format!(
+                "docker image inspect {tag} >/dev/null 2>&1 && exit 0; \
+                 mmdebstrap --quiet --mode=root --variant=minbase \
+                 --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
+                 --aptopt='APT::Install-Recommends \"false\"' \
+                 --dpkgopt='path-exclude=/usr/share/man/*' \
+                 --dpkgopt='path-exclude=/usr/share/doc/*' \
+                 --dpkgopt='path-exclude=/usr/share/locale/*' \
+                 {node_parts} \
+                 --customize-hook='cp /etc/ssl/certs/ca-certificates.crt \"$1/etc/ssl/certs/\"' \
+                 bookworm {tar} && docker import \
+                 -c 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' \
+                 -c 'CMD [\"node\"]' {tar} {tag}",
+                tar = common::sh_quote(&tar)
+            );
+            let mut cmd = Command::new("flock");
+            cmd.args([LOCK, "sh", "-c", &script]).stdin(Stdio::null());
+            common::run(&mut cmd).expect_code(0);
+            Some(tag)
+        })
+        .as_deref()
+}
+
 /// Dockerfile.example built from this checkout with the local base images: the Node base for
 /// `NODE_IMAGE`, the prebuilt usher for `RUST_IMAGE`. Shared by the tests that run the example
 /// app (it takes ~1 min on vfs).
@@ -473,6 +545,50 @@ pub fn example_app_image() -> Option<&'static str> {
             Some(tag)
         })
         .as_deref()
+}
+
+/// An image built from `dockerfile` (a path in this checkout) with the checkout's root as the
+/// build context, as the examples' Dockerfiles are documented to be built; `sources` are the
+/// files and directories it copies in (their contents go into the tag, so an edit rebuilds),
+/// `build_args` its `--build-arg`s. Built once per engine, like every image here.
+pub fn checkout_image(
+    name: &str,
+    dockerfile: &str,
+    sources: &[&str],
+    build_args: &[(&str, &str)],
+) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut parts: Vec<Vec<u8>> = vec![std::fs::read(root.join(dockerfile)).unwrap()];
+    for (k, v) in build_args {
+        parts.push(format!("{k}={v}").into_bytes());
+    }
+    let mut files = Vec::new();
+    for source in sources {
+        let path = root.join(source);
+        if path.is_dir() {
+            collect_files(&path, &mut files);
+        } else {
+            files.push(path);
+        }
+    }
+    files.sort();
+    for f in files {
+        parts.push(f.to_string_lossy().into_owned().into_bytes());
+        parts.push(std::fs::read(&f).unwrap());
+    }
+    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    let tag = format!("usher-test/{name}:{}", hash_hex(&refs));
+    let mut extra = vec![
+        "-f".to_string(),
+        root.join(dockerfile).to_string_lossy().into_owned(),
+    ];
+    for (k, v) in build_args {
+        extra.push("--build-arg".to_string());
+        extra.push(format!("{k}={v}"));
+    }
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    build_once(&tag, root, &extra);
+    tag
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {

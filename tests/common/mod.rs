@@ -6,6 +6,7 @@
 
 pub mod live;
 pub mod loopback;
+pub mod tools;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

@@ -688,6 +688,37 @@ impl Target {
         self.sql(&q) != "0"
     }
 
+    /// How `table` is defined, for comparing a table usher created with the one a tool
+    /// creates: `SHOW CREATE TABLE` on MariaDB; the columns (type, nullability, default) and
+    /// the indexes on PostgreSQL and SQLite.
+    pub fn shape(&self, table: &str) -> String {
+        match self {
+            Target::Postgres(..) => self.sql(&format!(
+                "SELECT column_name, data_type, is_nullable, column_default, is_identity \
+                 FROM information_schema.columns WHERE table_name = '{table}' ORDER BY \
+                 ordinal_position; SELECT indexdef FROM pg_indexes WHERE tablename = '{table}'"
+            )),
+            // Without the table's next AUTO_INCREMENT value, which depends on the rows.
+            Target::MariaDb(..) => {
+                let ddl = self.sql(&format!("SHOW CREATE TABLE {table}"));
+                match ddl.split_once(" AUTO_INCREMENT=") {
+                    Some((head, tail)) => {
+                        format!(
+                            "{head}{}",
+                            tail.trim_start_matches(|c: char| c.is_ascii_digit())
+                        )
+                    }
+                    None => ddl,
+                }
+            }
+            Target::Sqlite(..) => self.sql(&format!(
+                "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info('{table}'); \
+                 SELECT l.name, l.\"unique\", i.name FROM pragma_index_list('{table}') AS l, \
+                 pragma_index_info(l.name) AS i ORDER BY 1, 3"
+            )),
+        }
+    }
+
     /// The versions recorded in `table` (a history table), in order.
     pub fn versions(&self, table: &str) -> Vec<i64> {
         if !self.has_table(table) {

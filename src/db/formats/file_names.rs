@@ -171,6 +171,72 @@ pub fn dbmate(file_name: &str) -> NameMatch {
     }
 }
 
+/// golang-migrate's rule (`source/parse.go`): the regex `^([0-9]+)_(.*)\.(down|up)\.(.*)$`
+/// with a `u64` version. The `(.*)` is greedy, so the last `.up.` or `.down.` decides; the
+/// title may be empty. migrate skips other names silently, which leaves `{version}_{name}.sql`
+/// to sqlx here; a version that overflows (also skipped by migrate) is refused.
+pub fn golang_migrate(file_name: &str) -> NameMatch {
+    let digits = file_name.bytes().take_while(u8::is_ascii_digit).count();
+    let (version, rest) = file_name.split_at(digits);
+    let Some(rest) = rest.strip_prefix('_').filter(|_| digits > 0) else {
+        return NameMatch::NotMine;
+    };
+    if !rest.ends_with(".sql") {
+        return NameMatch::NotMine;
+    }
+    let at = match (rest.rfind(".up."), rest.rfind(".down.")) {
+        (Some(up), down) if down.is_none_or(|d| d < up) => up,
+        (None, None) => return NameMatch::NotMine,
+        _ => return NameMatch::Ignored,
+    };
+    match version.parse::<i64>() {
+        Ok(version) => NameMatch::Migration {
+            version,
+            name: rest[..at].to_string(),
+            any_order: false,
+        },
+        Err(_) => NameMatch::Malformed(format!(
+            "version {version} does not fit the bigint version column of schema_migrations (at \
+             most {})",
+            i64::MAX
+        )),
+    }
+}
+
+/// goose's rule (`NumericComponent` in goose's `migration.go`): the part before the first `_`
+/// is the version, a signed 64-bit number (Go's `ParseInt` takes a leading `+`), at least 1
+/// (goose writes version 0 with its table). goose fails on any other `.sql` name in its
+/// directory, as usher does; the name is the rest without `.sql` (goose records none).
+pub fn goose(file_name: &str) -> NameMatch {
+    let Some(stem) = file_name.strip_suffix(".sql") else {
+        return NameMatch::NotMine;
+    };
+    let unsigned = stem.strip_prefix(['+', '-']).unwrap_or(stem);
+    if !unsigned.starts_with(|c: char| c.is_ascii_digit()) {
+        return NameMatch::NotMine;
+    }
+    let Some((version, name)) = stem.split_once('_') else {
+        return NameMatch::Malformed(
+            "expected {version}_{name}.sql (an underscore after the version)".into(),
+        );
+    };
+    match version.parse::<i64>() {
+        Ok(v) if v >= 1 => NameMatch::Migration {
+            version: v,
+            name: name.to_string(),
+            any_order: false,
+        },
+        Ok(_) => NameMatch::Malformed(
+            "goose versions start at 1 (goose writes version 0 when it creates its table)".into(),
+        ),
+        Err(_) => NameMatch::Malformed(format!(
+            "the version {version:?} before the first underscore is not a whole number of at \
+             most {}",
+            i64::MAX
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,5 +258,56 @@ mod tests {
         assert_eq!(sqlx("8_x.sql.sql"), migration(8, "x"));
         assert_eq!(sqlx("8_x.up.up.sql"), migration(8, "x.up"));
         assert_eq!(sqlx("8_.sql"), migration(8, ""));
+    }
+
+    #[test]
+    fn golang_migrate_names_as_its_greedy_regex() {
+        assert_eq!(golang_migrate("1_init.up.sql"), migration(1, "init"));
+        assert_eq!(golang_migrate("0001_.up.sql"), migration(1, ""));
+        assert_eq!(golang_migrate("1_init.down.sql"), NameMatch::Ignored);
+        // The last `.up.` / `.down.` decides, as the greedy `(.*)` makes it.
+        assert_eq!(golang_migrate("1_x.down.up.sql"), migration(1, "x.down"));
+        assert_eq!(golang_migrate("1_x.up.down.sql"), NameMatch::Ignored);
+        assert_eq!(golang_migrate("1_x.up.up.sql"), migration(1, "x.up"));
+        assert_eq!(golang_migrate("2_x.up.y.sql"), migration(2, "x"));
+        // Names migrate skips: sqlx's, refinery's, no underscore after the digits.
+        for other in [
+            "1_init.sql",
+            "V1__init.sql",
+            "1init.up.sql",
+            "_1.up.sql",
+            "1_a.up",
+        ] {
+            assert_eq!(golang_migrate(other), NameMatch::NotMine, "{other}");
+        }
+        assert!(matches!(
+            golang_migrate("9223372036854775808_big.up.sql"),
+            NameMatch::Malformed(_)
+        ));
+    }
+
+    #[test]
+    fn goose_names_as_numeric_component() {
+        assert_eq!(
+            goose("00001_create_users.sql"),
+            migration(1, "create_users")
+        );
+        assert_eq!(
+            goose("20240101120000_a.b.sql"),
+            migration(20240101120000, "a.b")
+        );
+        assert_eq!(goose("+2_x.sql"), migration(2, "x"));
+        for bad in [
+            "0_zero.sql",
+            "-3_neg.sql",
+            "1a_x.sql",
+            "12.sql",
+            "99999999999999999999_x.sql",
+        ] {
+            assert!(matches!(goose(bad), NameMatch::Malformed(_)), "{bad}");
+        }
+        for other in ["V1__a.sql", "init.sql", "1_a.go", "_1.sql"] {
+            assert_eq!(goose(other), NameMatch::NotMine, "{other}");
+        }
     }
 }

@@ -15,6 +15,8 @@ pub use file_names::NameMatch;
 
 pub mod dbmate;
 mod file_names;
+pub mod golang_migrate;
+pub mod goose;
 pub mod prisma;
 pub mod refinery;
 pub mod sqlx;
@@ -223,6 +225,8 @@ pub static FORMATS: &[&dyn HistoryFormat] = &[
     &sqlx::Sqlx,
     &prisma::Prisma,
     &dbmate::Dbmate,
+    &golang_migrate::GolangMigrate,
+    &goose::Goose,
 ];
 
 pub fn by_name(name: &str) -> Result<&'static dyn HistoryFormat> {
@@ -441,6 +445,98 @@ mod tests {
         );
     }
 
+    /// Files on disk, for the formats that read their marks.
+    fn on_disk(files: &[(&str, &str)], tables: &[&str]) -> Result<Option<&'static str>> {
+        let dir = std::env::temp_dir().join(format!(
+            "usher-detect-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut listed = Vec::new();
+        for (rel, text) in files {
+            let path = dir.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, text).unwrap();
+            listed.push(SqlFile {
+                file_name: path.file_name().unwrap().to_str().unwrap().to_string(),
+                rel: rel.to_string(),
+                depth: rel.matches('/').count(),
+                path,
+                problem: None,
+            });
+        }
+        let tables: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
+        let found = detect(None, &listed, &tables).map(|f| f.map(|f| f.name()));
+        let _ = std::fs::remove_dir_all(&dir);
+        found
+    }
+
+    #[test]
+    fn a_tools_own_marks_decide() {
+        let dbmate = "-- migrate:up\nCREATE TABLE a (x int);\n-- migrate:down\n";
+        assert_eq!(
+            on_disk(&[("1_a.sql", dbmate), ("2_b.sql", dbmate)], &[]).unwrap(),
+            Some("dbmate")
+        );
+        assert_eq!(
+            on_disk(&[("20240101000000_init/migration.sql", "SELECT 1;")], &[]).unwrap(),
+            Some("prisma")
+        );
+        // Unmarked files of the same names are sqlx's.
+        assert_eq!(
+            on_disk(&[("1_a.sql", "SELECT 1;")], &[]).unwrap(),
+            Some("sqlx")
+        );
+        // Marks of two tools cannot be one directory.
+        let e = on_disk(
+            &[
+                ("1_a.sql", dbmate),
+                ("20240101000000_init/migration.sql", "SELECT 1;"),
+            ],
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, Kind::MigrationsInvalid);
+        assert!(e.message.contains("--format"), "{e}");
+    }
+
+    #[test]
+    fn up_sql_files_need_a_table_or_format_to_tell_sqlx_from_golang_migrate() {
+        let files = ["1_a.up.sql", "1_a.down.sql", "2_b.up.sql"];
+        let e = detected(&files, &[]).unwrap_err();
+        assert_eq!(e.kind, Kind::MigrationsInvalid);
+        for needle in ["sqlx", "golang-migrate", "1_a.up.sql", "--format"] {
+            assert!(e.message.contains(needle), "{needle}: {e}");
+        }
+        assert_eq!(
+            detected(&files, &["schema_migrations"]).unwrap(),
+            Some("golang-migrate")
+        );
+        assert_eq!(
+            detected(&files, &["_sqlx_migrations"]).unwrap(),
+            Some("sqlx")
+        );
+        // A plain `.sql` file among them is sqlx's alone.
+        assert_eq!(
+            detected(&["1_a.sql", "2_b.up.sql"], &[]).unwrap(),
+            Some("sqlx")
+        );
+    }
+
+    #[test]
+    fn sql_files_in_no_layout_are_an_error_not_nothing_to_do() {
+        for files in [
+            &[("schema.sql", "SELECT 1;")][..],
+            &[("seed/data.sql", "SELECT 1;")],
+        ] {
+            let e = on_disk(files, &[]).unwrap_err();
+            assert_eq!(e.kind, Kind::MigrationsInvalid, "{e}");
+            assert!(e.message.contains(files[0].0), "{e}");
+            assert!(e.message.contains("--format"), "{e}");
+        }
+    }
+
     #[test]
     fn ambiguity_says_which_setting_to_use() {
         for (files, tables) in [
@@ -464,5 +560,24 @@ mod tests {
         let e = detect(Some("flyway"), &[], &[]).err().unwrap();
         assert_eq!(e.kind, Kind::Config);
         assert!(e.message.contains("refinery or sqlx"), "{e}");
+    }
+
+    /// goose's annotations decide (its names are sqlx's); golang-migrate's `.up.sql` names are
+    /// sqlx's too, so its table decides, and without one `--format` must.
+    #[test]
+    fn go_tools_by_marks_and_by_table() {
+        let goose = "-- +goose Up\nCREATE TABLE a (x int);\n-- +goose Down\nDROP TABLE a;\n";
+        assert_eq!(
+            on_disk(&[("1_a.sql", goose), ("2_b.sql", goose)], &[]).unwrap(),
+            Some("goose")
+        );
+        let up = [("1_a.up.sql", "SELECT 1;"), ("1_a.down.sql", "SELECT 1;")];
+        assert_eq!(
+            on_disk(&up, &["schema_migrations"]).unwrap(),
+            Some("golang-migrate")
+        );
+        assert_eq!(on_disk(&up, &["_sqlx_migrations"]).unwrap(), Some("sqlx"));
+        let e = on_disk(&up, &[]).unwrap_err();
+        assert!(e.message.contains("golang-migrate"), "{e}");
     }
 }

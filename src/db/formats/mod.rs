@@ -1,9 +1,12 @@
 //! History formats: how a migration tool names its files and records what it applied.
 //!
-//! One file per format implements `HistoryFormat` (refinery.rs, sqlx.rs); `FORMATS`
-//! registers it; `file_names` holds the tools' file-name rules as pure functions. The trait is shaped for the formats still to come (Prisma, golang-migrate,
-//! dbmate, goose): a history is rows, one per migration or one per table (decoded as a whole),
-//! with an optional checksum and an optional "failed / dirty" flag.
+//! One file per tool implements `HistoryFormat`: sqlx.rs, refinery.rs, prisma.rs,
+//! golang_migrate.rs, dbmate.rs, goose.rs; `FORMATS` registers them and `detect` chooses one;
+//! `file_names` holds the tools' file-name and section-mark rules as pure functions (fuzzed).
+//! A history is rows — one per migration, or one for the whole table (golang-migrate, decoded
+//! against the files) — with an optional checksum and an optional "failed / dirty" state; a
+//! file is a whole script or the up section of one; an attempt is recorded before it runs
+//! where the tool does so (Prisma, golang-migrate).
 
 use std::time::Duration;
 

@@ -9,19 +9,8 @@ mod common;
 #[path = "common/servers.rs"]
 mod servers;
 
-use std::path::Path;
-use std::process::Stdio;
-
-use common::{Run, TempDir, run, usher};
+use common::TempDir;
 use servers::Target;
-
-fn usher_in(t: &Target, dir: &Path, args: &[&str]) -> Run {
-    run(usher()
-        .env("DATABASE_URL", t.url())
-        .arg("--migrations")
-        .arg(dir)
-        .args(args))
-}
 
 fn dbmate_file(up: &str, down: &str) -> String {
     format!("-- migrate:up\n{up}\n-- migrate:down\n{down}\n")
@@ -60,7 +49,7 @@ fn up_sections_run_and_rows_are_dbmates() {
                 ),
             ],
         );
-        usher_in(&t, dir.path(), &["migrate"]).expect_code(0);
+        t.usher(dir.path(), &["migrate"]).expect_code(0);
         // The down sections never ran: users still exists.
         assert_eq!(t.sql("SELECT count(*) FROM users"), "0", "{}", t.kind());
         assert_eq!(t.sql("SELECT count(*) FROM posts"), "1");
@@ -83,14 +72,14 @@ fn up_sections_run_and_rows_are_dbmates() {
             _ => "CREATE TABLE schema_migrations (version varchar(128) primary key)",
         };
         assert_eq!(ty.trim(), expected, "{}", t.kind());
-        usher_in(&t, dir.path(), &["migrate"])
+        t.usher(dir.path(), &["migrate"])
             .expect_code(0)
             .expect_stderr_contains("up to date");
         // A CRLF copy is the same file (dbmate records no checksum).
         let f = dir.join("0002_posts.sql");
         let text = std::fs::read_to_string(&f).unwrap();
         std::fs::write(&f, text.replace('\n', "\r\n")).unwrap();
-        usher_in(&t, dir.path(), &["migrate"]).expect_code(0);
+        t.usher(dir.path(), &["migrate"]).expect_code(0);
         assert_eq!(versions(&t).len(), 2);
     }
 }
@@ -123,7 +112,7 @@ fn rows_written_by_dbmate_are_continued() {
                 &dbmate_file("CREATE TABLE b (x INTEGER);", "DROP TABLE b;"),
             )],
         );
-        usher_in(&t, dir.path(), &["migrate"]).expect_code(0);
+        t.usher(dir.path(), &["migrate"]).expect_code(0);
         assert_eq!(versions(&t), ["20240101000000", "20240102000000"]);
     }
 }
@@ -147,7 +136,7 @@ fn transaction_false_runs_outside_a_transaction() {
             ),
         ],
     );
-    usher_in(&t, dir.path(), &["migrate"]).expect_code(0);
+    t.usher(dir.path(), &["migrate"]).expect_code(0);
     assert_eq!(
         t.sql("SELECT count(*) FROM pg_indexes WHERE indexname = 't_x'"),
         "1"
@@ -169,7 +158,7 @@ fn marked_files_never_run_whole_and_bad_files_are_refused() {
         )],
     );
     // Forced to sqlx, whose files run whole: refused, naming the file and the setting.
-    usher_in(&t, dir.path(), &["--format", "sqlx", "migrate"])
+    t.usher(dir.path(), &["--format", "sqlx", "migrate"])
         .expect_code(66)
         .expect_stderr_contains("1_a.sql")
         .expect_stderr_contains("--format dbmate");
@@ -182,7 +171,7 @@ fn marked_files_never_run_whole_and_bad_files_are_refused() {
             "CREATE TABLE early (x INTEGER);\n-- migrate:up\nCREATE TABLE b (x INTEGER);\n",
         )],
     );
-    usher_in(&t, dir.path(), &["migrate"])
+    t.usher(dir.path(), &["migrate"])
         .expect_code(66)
         .expect_stderr_contains("2_b.sql")
         .expect_stderr_contains("before");
@@ -205,26 +194,6 @@ fn replicas_racing_apply_each_file_once() {
         )
         .unwrap();
     }
-    let children: Vec<_> = (0..8)
-        .map(|_| {
-            usher()
-                .env("DATABASE_URL", t.url())
-                .arg("--migrations")
-                .arg(dir.path())
-                .arg("migrate")
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for c in children {
-        let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    t.race(dir.path(), &["migrate"], 8);
     assert_eq!(versions(&t).len(), 10);
 }

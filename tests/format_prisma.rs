@@ -17,16 +17,8 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Run, TempDir, run, usher};
+use common::{TempDir, usher};
 use servers::Target;
-
-fn usher_in(t: &Target, dir: &Path, args: &[&str]) -> Run {
-    run(usher()
-        .env("DATABASE_URL", t.url())
-        .arg("--migrations")
-        .arg(dir)
-        .args(args))
-}
 
 fn provider(t: &Target) -> &'static str {
     match t.kind() {
@@ -99,7 +91,7 @@ fn rows_are_prismas_own() {
                 ("20240102000000_posts", POSTS),
             ],
         );
-        usher_in(&t, dir.path(), &["migrate"]).expect_code(0);
+        t.usher(dir.path(), &["migrate"]).expect_code(0);
         assert_eq!(
             rows(&t),
             [
@@ -174,7 +166,7 @@ fn rows_are_prismas_own() {
         assert_eq!(columns, expected, "{}", t.kind());
 
         // The second start finds nothing to do.
-        usher_in(&t, dir.path(), &["migrate"])
+        t.usher(dir.path(), &["migrate"])
             .expect_code(0)
             .expect_stderr_contains("up to date");
         assert_eq!(rows(&t).len(), 2);
@@ -228,7 +220,7 @@ fn rows_written_as_prisma_writes_them_are_continued() {
              '0d6c1e0a-4f64-4b7e-9d4c-3f1f3c3b2a10'"
         ));
         add(dir.path(), &[("20240102000000_posts", POSTS)]);
-        let out = usher_in(&t, dir.path(), &["migrate"]);
+        let out = t.usher(dir.path(), &["migrate"]);
         out.expect_code(0);
         assert!(
             !out.stderr().contains("20240101000000_init duration"),
@@ -244,7 +236,7 @@ fn rows_written_as_prisma_writes_them_are_continued() {
 fn a_failure_stops_later_starts_until_resolved() {
     for t in Target::all("prisma_failed") {
         let dir = prisma_dir(&t, &[("20240101000000_init", INIT)]);
-        usher_in(&t, dir.path(), &["migrate"]).expect_code(0);
+        t.usher(dir.path(), &["migrate"]).expect_code(0);
         add(
             dir.path(),
             &[(
@@ -252,7 +244,7 @@ fn a_failure_stops_later_starts_until_resolved() {
                 "CREATE TABLE broken_a (x INTEGER);\nTHIS IS NOT SQL;\n",
             )],
         );
-        usher_in(&t, dir.path(), &["migrate"])
+        t.usher(dir.path(), &["migrate"])
             .expect_code(65)
             .expect_stderr_contains("so it is recorded as")
             .expect_stderr_contains("usher resolve 20240102000000");
@@ -264,23 +256,23 @@ fn a_failure_stops_later_starts_until_resolved() {
         assert!(logs.contains("20240102000000"), "{logs}");
 
         // Every later start stops, with Prisma's meaning and the repair.
-        usher_in(&t, dir.path(), &["migrate"])
+        t.usher(dir.path(), &["migrate"])
             .expect_code(68)
             .expect_stderr_contains("P3009")
             .expect_stderr_contains("usher resolve 20240102000000 --rolled-back");
-        usher_in(&t, dir.path(), &["status"]).expect_stdout_contains("failed");
+        t.usher(dir.path(), &["status"])
+            .expect_stdout_contains("failed");
 
         // Undone (MySQL committed the CREATE at once), rolled back by name, fixed, applied.
         t.sql("DROP TABLE IF EXISTS broken_a");
-        usher_in(
-            &t,
+        t.usher(
             dir.path(),
             &["resolve", "20240102000000_broken", "--rolled-back"],
         )
         .expect_code(0);
         let fixed = "CREATE TABLE broken_a (x INTEGER);\n";
         add(dir.path(), &[("20240102000000_broken", fixed)]);
-        usher_in(&t, dir.path(), &["migrate"]).expect_code(0);
+        t.usher(dir.path(), &["migrate"]).expect_code(0);
         let r = rows(&t);
         assert_eq!(r.len(), 3, "{r:?}");
         assert!(
@@ -298,8 +290,9 @@ fn a_failure_stops_later_starts_until_resolved() {
 fn resolve_applied_writes_what_prisma_writes() {
     for t in Target::all("prisma_resolve_applied") {
         let dir = prisma_dir(&t, &[("20240101000000_bad", "THIS IS NOT SQL;\n")]);
-        usher_in(&t, dir.path(), &["migrate"]).expect_code(65);
-        usher_in(&t, dir.path(), &["resolve", "20240101000000", "--applied"]).expect_code(0);
+        t.usher(dir.path(), &["migrate"]).expect_code(65);
+        t.usher(dir.path(), &["resolve", "20240101000000", "--applied"])
+            .expect_code(0);
         // `mark_migration_applied`: the failed attempt rolled back, a new row with empty logs
         // and no step counted.
         let r = rows(&t);
@@ -310,7 +303,7 @@ fn resolve_applied_writes_what_prisma_writes() {
             t.sql("SELECT count(*) FROM _prisma_migrations WHERE logs = ''"),
             "1"
         );
-        usher_in(&t, dir.path(), &["migrate"]).expect_code(0);
+        t.usher(dir.path(), &["migrate"]).expect_code(0);
     }
 }
 
@@ -318,18 +311,18 @@ fn resolve_applied_writes_what_prisma_writes() {
 fn a_crlf_copy_is_the_same_migration() {
     for t in Target::all("prisma_crlf") {
         let dir = prisma_dir(&t, &[("20240101000000_init", INIT)]);
-        usher_in(&t, dir.path(), &["migrate"]).expect_code(0);
+        t.usher(dir.path(), &["migrate"]).expect_code(0);
         add(
             dir.path(),
             &[("20240101000000_init", &INIT.replace('\n', "\r\n"))],
         );
-        usher_in(&t, dir.path(), &["migrate"]).expect_code(0);
+        t.usher(dir.path(), &["migrate"]).expect_code(0);
         // An edit is not.
         add(
             dir.path(),
             &[("20240101000000_init", &INIT.replace("200", "300"))],
         );
-        usher_in(&t, dir.path(), &["migrate"]).expect_code(68);
+        t.usher(dir.path(), &["migrate"]).expect_code(68);
     }
 }
 
@@ -347,7 +340,7 @@ fn a_lock_file_for_another_database_is_refused_before_anything_runs() {
             format!("provider = \"{other}\"\n"),
         )
         .unwrap();
-        usher_in(&t, dir.path(), &["migrate"])
+        t.usher(dir.path(), &["migrate"])
             .expect_code(66)
             .expect_stderr_contains("migration_lock.toml")
             .expect_stderr_contains(other);
@@ -374,27 +367,7 @@ fn replicas_racing_apply_each_migration_once() {
         .map(|(a, b)| (a.as_str(), b.as_str()))
         .collect();
     let dir = prisma_dir(&t, &refs);
-    let children: Vec<_> = (0..8)
-        .map(|_| {
-            usher()
-                .env("DATABASE_URL", t.url())
-                .arg("--migrations")
-                .arg(dir.path())
-                .arg("migrate")
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for c in children {
-        let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    t.race(dir.path(), &["migrate"], 8);
     let r = rows(&t);
     assert_eq!(r.len(), 10, "{r:?}");
     assert!(r.iter().all(|l| l.ends_with(" 1 1 0 0")), "{r:?}");
@@ -441,7 +414,7 @@ fn kill_9_mid_migration_leaves_it_to_run_again() {
     .ok();
     // (The file is edited only to keep the test short; the checksum of an open attempt is not
     // compared.)
-    let out = usher_in(&t, dir.path(), &["--lock-timeout", "60s", "migrate"]);
+    let out = t.usher(dir.path(), &["--lock-timeout", "60s", "migrate"]);
     out.expect_code(0);
     let r = rows(&t);
     assert_eq!(r.len(), 2, "{r:?}");

@@ -8,18 +8,8 @@ mod common;
 #[path = "common/servers.rs"]
 mod servers;
 
-use std::path::Path;
-
-use common::{Run, TempDir, run, usher};
+use common::{TempDir, run, usher};
 use servers::Target;
-
-fn usher_in(t: &Target, dir: &Path, args: &[&str]) -> Run {
-    run(usher()
-        .env("DATABASE_URL", t.url())
-        .arg("--migrations")
-        .arg(dir)
-        .args(args))
-}
 
 /// Three migrations of `format`, as `(relative path, file text, SQL to run by hand)`.
 fn layout(format: &str, provider: &str) -> Vec<(String, String, String)> {
@@ -80,20 +70,21 @@ fn baseline_then_one_new_migration_for_every_format() {
                 t.sql(body);
             }
             let what = format!("{format} on {}", t.kind());
-            usher_in(&t, dir.path(), &["baseline", &version(format, 2)])
+            t.usher(dir.path(), &["baseline", &version(format, 2)])
                 .expect_code(0)
                 .expect_stderr_contains("baselined 2 migration(s)");
             // Refused once the history has rows.
-            usher_in(&t, dir.path(), &["baseline", &version(format, 2)]).expect_code(64);
+            t.usher(dir.path(), &["baseline", &version(format, 2)])
+                .expect_code(64);
             // A new file: only it runs (re-running the others would fail: the tables exist).
             let (path, text, _) = &files[2];
             let p = dir.join(path);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(&p, text).unwrap();
-            let out = usher_in(&t, dir.path(), &["migrate"]);
+            let out = t.usher(dir.path(), &["migrate"]);
             assert_eq!(out.code(), Some(0), "{what}: {}", out.describe());
             assert!(t.has_table("c"), "{what}");
-            let status = usher_in(&t, dir.path(), &["status"]);
+            let status = t.usher(dir.path(), &["status"]);
             status.expect_code(0);
             let stdout = status.stdout();
             let lines: Vec<&str> = stdout.lines().skip(1).map(str::trim).collect();
@@ -143,7 +134,7 @@ fn usher_baseline_at_start_up_applies_once_and_then_stays_quiet() {
             _ => Target::sqlite("baseline_env2"),
         }
         .unwrap();
-        usher_in(&t2, fresh.path(), &["baseline", "3"])
+        t2.usher(fresh.path(), &["baseline", "3"])
             .expect_code(64)
             .expect_stderr_contains("5_e.sql");
     }

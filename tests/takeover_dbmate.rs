@@ -65,16 +65,8 @@ fn write(dir: &Path, files: &[(String, String)]) {
     servers::write_migrations(dir, &files);
 }
 
-fn usher_in(t: &Target, dir: &Path, args: &[&str]) -> Run {
-    run(usher()
-        .env("DATABASE_URL", t.url())
-        .arg("--migrations")
-        .arg(dir)
-        .args(args))
-}
-
 fn usher_migrate(t: &Target, dir: &Path) -> Run {
-    usher_in(t, dir, &["migrate"])
+    t.usher(dir, &["migrate"])
 }
 
 /// The versions in `schema_migrations`, in order, as text (dbmate stores strings).
@@ -159,7 +151,7 @@ fn dbmate_applies_then_usher_continues_then_dbmate_agrees() {
             "{}",
             second.describe()
         );
-        let status = usher_in(&t, dir.path(), &["status"]);
+        let status = t.usher(dir.path(), &["status"]);
         status.expect_code(0).expect_stdout_contains("APPLIED AT");
         for v in [
             "20250101000000",
@@ -297,7 +289,7 @@ fn format_dbmate_forced_by_flag_and_variable() {
     for t in Target::all("dbmate_forced") {
         let dir = TempDir::new("dbmate-forced");
         write(dir.path(), &[m1()]);
-        usher_in(&t, dir.path(), &["--format", "dbmate", "migrate"])
+        t.usher(dir.path(), &["--format", "dbmate", "migrate"])
             .expect_code(0)
             .expect_stderr_contains("applied 1 migration");
         write(dir.path(), &[m2()]);

@@ -7,20 +7,11 @@ mod common;
 #[path = "common/servers.rs"]
 mod servers;
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Run, TempDir, run, usher};
+use common::{TempDir, usher};
 use servers::{Target, expect_failure};
-
-fn usher_in(t: &Target, dir: &Path, args: &[&str]) -> Run {
-    run(usher()
-        .env("DATABASE_URL", t.url())
-        .arg("--migrations")
-        .arg(dir)
-        .args(args))
-}
 
 /// `ensureVersionTable`, word for word.
 fn migrate_creates_table(t: &Target) {
@@ -94,7 +85,7 @@ fn fresh_database_gets_migrates_table_and_one_row() {
                 ("2_add_posts.down.sql", "DROP TABLE posts;\n"),
             ],
         );
-        usher_in(&t, dir.path(), &["--format", "golang-migrate", "migrate"])
+        t.usher(dir.path(), &["--format", "golang-migrate", "migrate"])
             .expect_code(0)
             .expect_stderr_contains("applied 2 migrations");
         assert_eq!(row(&t), expected(&t, 2, false), "{}", t.kind());
@@ -112,7 +103,7 @@ fn fresh_database_gets_migrates_table_and_one_row() {
         assert_eq!(shape, reference.shape("schema_migrations"), "{}", t.kind());
 
         // The table now tells the format apart from sqlx's, which reads the same names.
-        usher_in(&t, dir.path(), &["migrate"])
+        t.usher(dir.path(), &["migrate"])
             .expect_code(0)
             .expect_stderr_contains("up to date at version 2 (golang-migrate format)");
     }
@@ -137,7 +128,7 @@ fn migrates_history_is_continued_without_reapplying() {
             ],
         );
         // 1 ran again would fail: users exists.
-        usher_in(&t, dir.path(), &["migrate"])
+        t.usher(dir.path(), &["migrate"])
             .expect_code(0)
             .expect_stderr_contains("applied 2 migrations");
         assert_eq!(row(&t), expected(&t, 3, false), "{}", t.kind());
@@ -166,7 +157,7 @@ fn dirty_version_stops_the_start_until_resolved() {
         migrate_applies(&t, 1, USERS);
         migrate_sets_version(&t, 2, true);
 
-        let r = usher_in(&t, dir.path(), &["--", "echo", "app-started"]);
+        let r = t.usher(dir.path(), &["--", "echo", "app-started"]);
         expect_failure(&r, 68);
         r.expect_stderr_contains("Dirty database version 2. Fix and force version.")
             .expect_stderr_contains("usher resolve 2 --applied")
@@ -174,9 +165,10 @@ fn dirty_version_stops_the_start_until_resolved() {
         assert!(!r.stdout().contains("app-started"));
 
         // As `migrate force 1`: the next start runs 2.
-        usher_in(&t, dir.path(), &["resolve", "2", "--rolled-back"]).expect_code(0);
+        t.usher(dir.path(), &["resolve", "2", "--rolled-back"])
+            .expect_code(0);
         assert_eq!(row(&t), expected(&t, 1, false), "{}", t.kind());
-        usher_in(&t, dir.path(), &["migrate"])
+        t.usher(dir.path(), &["migrate"])
             .expect_code(0)
             .expect_stderr_contains("applied 1 migration");
         assert_eq!(row(&t), expected(&t, 2, false));
@@ -189,18 +181,19 @@ fn dirty_version_stops_the_start_until_resolved() {
                 "CREATE TABLE half (x INTEGER);\nINSERT INTO nowhere VALUES (1);\n",
             )],
         );
-        expect_failure(&usher_in(&t, dir.path(), &["migrate"]), 65);
+        expect_failure(&t.usher(dir.path(), &["migrate"]), 65);
         assert_eq!(row(&t), expected(&t, 3, true), "{}", t.kind());
-        usher_in(&t, dir.path(), &["migrate"])
+        t.usher(dir.path(), &["migrate"])
             .expect_code(68)
             .expect_stderr_contains("Dirty database version 3.");
         // Fixed by hand: as `migrate force 3`.
         if !t.has_table("half") {
             t.sql("CREATE TABLE half (x INTEGER)");
         }
-        usher_in(&t, dir.path(), &["resolve", "3", "--applied"]).expect_code(0);
+        t.usher(dir.path(), &["resolve", "3", "--applied"])
+            .expect_code(0);
         assert_eq!(row(&t), expected(&t, 3, false));
-        usher_in(&t, dir.path(), &["migrate"])
+        t.usher(dir.path(), &["migrate"])
             .expect_code(0)
             .expect_stderr_contains("up to date at version 3");
     }
@@ -216,11 +209,12 @@ fn first_file_rolled_back_leaves_no_row() {
     let dir = TempDir::new("m");
     servers::write_migrations(dir.path(), &[("1_bad.up.sql", "CREATE TABLE (;\n")]);
     expect_failure(
-        &usher_in(&t, dir.path(), &["--format", "golang-migrate", "migrate"]),
+        &t.usher(dir.path(), &["--format", "golang-migrate", "migrate"]),
         65,
     );
     assert_eq!(row(&t), expected(&t, 1, true));
-    usher_in(&t, dir.path(), &["resolve", "1", "--rolled-back"]).expect_code(0);
+    t.usher(dir.path(), &["resolve", "1", "--rolled-back"])
+        .expect_code(0);
     assert_eq!(t.sql("SELECT count(*) FROM schema_migrations"), "0");
 }
 
@@ -245,28 +239,7 @@ fn replicas_race_on_postgres() {
     for (name, body) in &files {
         std::fs::write(dir.join(name), body).unwrap();
     }
-    let children: Vec<_> = (0..8)
-        .map(|_| {
-            usher()
-                .env("DATABASE_URL", t.url())
-                .env("USHER_FORMAT", "golang-migrate")
-                .arg("--migrations")
-                .arg(dir.path())
-                .args(["--", "true"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("start usher")
-        })
-        .collect();
-    for (i, c) in children.into_iter().enumerate() {
-        let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "replica {i}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    t.race(dir.path(), &["--format", "golang-migrate", "--", "true"], 8);
     assert_eq!(row(&t), "20\tf");
     assert_eq!(
         t.sql("SELECT count(*), count(DISTINCT v) FROM applied_log")
@@ -306,7 +279,8 @@ fn migrates_lock_holds_usher_back_on_postgres() {
     let dir = TempDir::new("m");
     servers::write_migrations(dir.path(), &[("1_create_users.up.sql", USERS)]);
     let started = Instant::now();
-    usher_in(&t, dir.path(), &["--format", "golang-migrate", "migrate"]).expect_code(0);
+    t.usher(dir.path(), &["--format", "golang-migrate", "migrate"])
+        .expect_code(0);
     assert!(
         started.elapsed() > Duration::from_millis(1500),
         "usher did not wait for migrate's lock ({:?})",
@@ -338,19 +312,15 @@ fn baseline_writes_the_row_force_writes() {
             servers::write_migrations(dir.path(), &[(&format!("{v}_t.up.sql"), &body)]);
             t.sql(&body);
         }
-        usher_in(
-            &t,
-            dir.path(),
-            &["--format", "golang-migrate", "baseline", "2"],
-        )
-        .expect_code(0)
-        .expect_stderr_contains("baselined 2 migration(s)");
+        t.usher(dir.path(), &["--format", "golang-migrate", "baseline", "2"])
+            .expect_code(0)
+            .expect_stderr_contains("baselined 2 migration(s)");
         assert_eq!(row(&t), expected(&t, 2, false), "{}", t.kind());
         servers::write_migrations(
             dir.path(),
             &[("3_t.up.sql", "CREATE TABLE t3 (x INTEGER);\n")],
         );
-        usher_in(&t, dir.path(), &["migrate"])
+        t.usher(dir.path(), &["migrate"])
             .expect_code(0)
             .expect_stderr_contains("applied 1 migration");
         assert_eq!(row(&t), expected(&t, 3, false), "{}", t.kind());
@@ -379,7 +349,8 @@ fn no_transaction_file_builds_an_index_concurrently_on_postgres() {
             ),
         ],
     );
-    usher_in(&t, dir.path(), &["--format", "golang-migrate", "migrate"]).expect_code(0);
+    t.usher(dir.path(), &["--format", "golang-migrate", "migrate"])
+        .expect_code(0);
     assert_eq!(row(&t), "2\tf");
     assert_eq!(
         t.sql("SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 't_n'"),

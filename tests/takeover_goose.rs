@@ -8,19 +8,8 @@ mod common;
 #[path = "common/servers.rs"]
 mod servers;
 
-use std::path::Path;
-use std::process::Stdio;
-
-use common::{Run, TempDir, run, usher};
+use common::TempDir;
 use servers::{Target, expect_failure};
-
-fn usher_in(t: &Target, dir: &Path, args: &[&str]) -> Run {
-    run(usher()
-        .env("DATABASE_URL", t.url())
-        .arg("--migrations")
-        .arg(dir)
-        .args(args))
-}
 
 /// goose's `CreateTable` for the database.
 fn goose_ddl(t: &Target) -> &'static str {
@@ -127,7 +116,7 @@ fn fresh_database_gets_gooses_table_and_rows() {
             ],
         );
         // The annotations tell goose's files from sqlx's, which have the same names.
-        usher_in(&t, dir.path(), &["migrate"])
+        t.usher(dir.path(), &["migrate"])
             .expect_code(0)
             .expect_stderr_contains("applied 3 migrations")
             .expect_stderr_contains("(goose format)");
@@ -149,7 +138,7 @@ fn fresh_database_gets_gooses_table_and_rows() {
         assert!(shape.contains("version_id"), "{shape}");
         assert_eq!(shape, reference.shape("goose_db_version"), "{}", t.kind());
 
-        usher_in(&t, dir.path(), &["migrate"])
+        t.usher(dir.path(), &["migrate"])
             .expect_code(0)
             .expect_stderr_contains("up to date at version 3 (goose format)");
         assert_eq!(rows(&t), "0 1 1 1 2 1 3 1");
@@ -175,7 +164,7 @@ fn gooses_history_is_continued_without_reapplying() {
                 "-- +goose Up\nALTER TABLE users ADD COLUMN name VARCHAR(100);\n-- +goose Down\nALTER TABLE users DROP COLUMN name;\n",
             )],
         );
-        usher_in(&t, dir.path(), &["migrate"])
+        t.usher(dir.path(), &["migrate"])
             .expect_code(0)
             .expect_stderr_contains("applied 1 migration");
         assert_eq!(rows(&t), "0 1 1 1 2 1", "{}", t.kind());
@@ -200,8 +189,9 @@ fn a_missing_older_version_is_refused_unless_allowed() {
             ("3_c.sql", "-- +goose Up\nCREATE TABLE c (x INTEGER);\n"),
         ],
     );
-    expect_failure(&usher_in(&t, dir.path(), &["migrate"]), 68);
-    usher_in(&t, dir.path(), &["--allow-out-of-order", "migrate"]).expect_code(0);
+    expect_failure(&t.usher(dir.path(), &["migrate"]), 68);
+    t.usher(dir.path(), &["--allow-out-of-order", "migrate"])
+        .expect_code(0);
     // Ascending, as goose -allow-missing applies them.
     assert_eq!(rows(&t), "0 1 2 1 1 1 3 1");
 }
@@ -225,7 +215,7 @@ fn no_transaction_builds_an_index_concurrently_on_postgres() {
             ),
         ],
     );
-    usher_in(&t, dir.path(), &["migrate"]).expect_code(0);
+    t.usher(dir.path(), &["migrate"]).expect_code(0);
     assert_eq!(
         t.sql("SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 't_n'"),
         "t"
@@ -250,7 +240,7 @@ fn envsub_and_broken_annotations_are_refused() {
     ] {
         let dir = TempDir::new("m");
         servers::write_migrations(dir.path(), &[("1_a.sql", file)]);
-        let r = usher_in(&t, dir.path(), &["--format", "goose", "migrate"]);
+        let r = t.usher(dir.path(), &["--format", "goose", "migrate"]);
         expect_failure(&r, 66);
         r.expect_stderr_contains("1_a.sql")
             .expect_stderr_contains(says);
@@ -281,27 +271,7 @@ fn replicas_race_on_postgres() {
     for (name, body) in &files {
         std::fs::write(dir.join(name), body).unwrap();
     }
-    let children: Vec<_> = (0..8)
-        .map(|_| {
-            usher()
-                .env("DATABASE_URL", t.url())
-                .arg("--migrations")
-                .arg(dir.path())
-                .args(["--", "true"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("start usher")
-        })
-        .collect();
-    for (i, c) in children.into_iter().enumerate() {
-        let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "replica {i}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    t.race(dir.path(), &["--", "true"], 8);
     assert_eq!(
         t.sql("SELECT count(*), count(DISTINCT version_id), min(version_id), max(version_id) FROM goose_db_version")
             .replace('\t', " "),
@@ -326,7 +296,7 @@ fn baseline_writes_gooses_rows() {
             servers::write_migrations(dir.path(), &[(&format!("{v}_t.sql"), &file)]);
             t.sql(&body);
         }
-        usher_in(&t, dir.path(), &["baseline", "2"])
+        t.usher(dir.path(), &["baseline", "2"])
             .expect_code(0)
             .expect_stderr_contains("baselined 2 migration(s)");
         assert_eq!(rows(&t), "0 1 1 1 2 1", "{}", t.kind());
@@ -334,7 +304,7 @@ fn baseline_writes_gooses_rows() {
             dir.path(),
             &[("3_t.sql", "-- +goose Up\nCREATE TABLE t3 (x INTEGER);\n")],
         );
-        usher_in(&t, dir.path(), &["migrate"])
+        t.usher(dir.path(), &["migrate"])
             .expect_code(0)
             .expect_stderr_contains("applied 1 migration");
         assert_eq!(rows(&t), "0 1 1 1 2 1 3 1", "{}", t.kind());
@@ -357,15 +327,16 @@ fn half_applied_file_on_mariadb_is_resolved_into_gooses_row() {
             "-- +goose Up\nCREATE TABLE half (x INTEGER);\nINSERT INTO nowhere VALUES (1);\n-- +goose Down\nDROP TABLE half;\n",
         )],
     );
-    expect_failure(&usher_in(&t, dir.path(), &["migrate"]), 65);
+    expect_failure(&t.usher(dir.path(), &["migrate"]), 65);
     assert_eq!(rows(&t), "0 1");
-    let r = usher_in(&t, dir.path(), &["migrate"]);
+    let r = t.usher(dir.path(), &["migrate"]);
     expect_failure(&r, 68);
     r.expect_stderr_contains("usher resolve 1 --applied");
     // Checked by hand: what was committed is all that is wanted.
-    usher_in(&t, dir.path(), &["resolve", "1", "--applied"]).expect_code(0);
+    t.usher(dir.path(), &["resolve", "1", "--applied"])
+        .expect_code(0);
     assert_eq!(rows(&t), "0 1 1 1");
-    usher_in(&t, dir.path(), &["migrate"])
+    t.usher(dir.path(), &["migrate"])
         .expect_code(0)
         .expect_stderr_contains("up to date at version 1");
 }

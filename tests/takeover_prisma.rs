@@ -56,11 +56,7 @@ fn targets(tag: &str) -> Vec<(Target, &'static str)> {
 
 /// `usher ARGS…` with the project's migrations directory and the target's URL.
 fn usher_in(t: &Target, project: &Path, args: &[&str]) -> Run {
-    run(usher()
-        .env("DATABASE_URL", t.url())
-        .arg("--migrations")
-        .arg(tools::prisma_migrations(project))
-        .args(args))
+    t.usher(&tools::prisma_migrations(project), args)
 }
 
 fn usher_migrate(t: &Target, project: &Path) -> Run {

@@ -662,6 +662,43 @@ impl Target {
         }
     }
 
+    /// `usher --migrations DIR ARGS…` against this database.
+    pub fn usher(&self, dir: &Path, args: &[&str]) -> common::Run {
+        common::run(
+            common::usher()
+                .env("DATABASE_URL", self.url())
+                .arg("--migrations")
+                .arg(dir)
+                .args(args),
+        )
+    }
+
+    /// `replicas` usher processes started at once, each `usher --migrations DIR ARGS…`;
+    /// panics with the output of any that failed.
+    pub fn race(&self, dir: &Path, args: &[&str], replicas: usize) {
+        let children: Vec<Child> = (0..replicas)
+            .map(|_| {
+                common::usher()
+                    .env("DATABASE_URL", self.url())
+                    .arg("--migrations")
+                    .arg(dir)
+                    .args(args)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("start usher")
+            })
+            .collect();
+        for (i, c) in children.into_iter().enumerate() {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "replica {i}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
     /// Runs SQL as the administrator; tab-separated rows, trimmed.
     #[track_caller]
     pub fn sql(&self, sql: &str) -> String {

@@ -21,6 +21,16 @@ pub struct SqlFile {
     /// dangling or looping `.sql` symlink): an error for the formats that read
     /// subdirectories, nothing for the others. At the top level, `list` refuses at once.
     pub problem: Option<String>,
+    /// The bytes `list` read (top-level files: every format may use them), so that detection
+    /// and `load` do not read the file again.
+    pub bytes: Option<Vec<u8>>,
+}
+
+impl SqlFile {
+    /// The text `list` read, when it is UTF-8 (for formats that detect their files by marks).
+    pub fn text(&self) -> Option<&str> {
+        std::str::from_utf8(self.bytes.as_deref()?).ok()
+    }
 }
 
 /// One migration file, ready to apply.
@@ -174,8 +184,8 @@ pub fn list(dir: &Path) -> Result<Vec<SqlFile>> {
     let mut seen = Vec::new();
     walk(dir, 0, &mut seen, &mut out)?;
     out.sort_by(|a, b| a.path.cmp(&b.path));
-    for file in out.iter().filter(|f| f.depth == 0) {
-        read(file)?;
+    for file in out.iter_mut().filter(|f| f.depth == 0) {
+        file.bytes = Some(read(file)?);
     }
     Ok(out)
 }
@@ -185,6 +195,9 @@ pub fn list(dir: &Path) -> Result<Vec<SqlFile>> {
 fn read(file: &SqlFile) -> Result<Vec<u8>> {
     if let Some(problem) = &file.problem {
         return Err(invalid(format!("{problem}; fix or remove it")));
+    }
+    if let Some(bytes) = &file.bytes {
+        return Ok(bytes.clone());
     }
     let bytes = std::fs::read(&file.path).map_err(|e| {
         invalid(format!(
@@ -227,6 +240,7 @@ fn walk(
                 "{message} (refinery reads subdirectories; make it readable, or move the \
                  migrations to a directory of their own)"
             )),
+            bytes: None,
         });
         Ok(())
     };
@@ -270,6 +284,7 @@ fn walk(
                     depth,
                     path,
                     problem: Some(problem),
+                    bytes: None,
                 });
                 continue;
             }
@@ -301,6 +316,7 @@ fn walk(
             depth,
             path,
             problem,
+            bytes: None,
         });
     }
     Ok(())

@@ -38,7 +38,7 @@ impl HistoryFormat for Dbmate {
     }
 
     fn marked(&self, file: &SqlFile) -> bool {
-        std::fs::read_to_string(&file.path).is_ok_and(|text| {
+        file.text().is_some_and(|text| {
             text.lines()
                 .any(|l| dbmate_mark(l).is_some_and(|(up, _)| up))
         })

@@ -37,7 +37,7 @@ impl HistoryFormat for Goose {
 
     /// Any `-- +goose` annotation.
     fn marked(&self, file: &SqlFile) -> bool {
-        std::fs::read_to_string(&file.path).is_ok_and(|sql| {
+        file.text().is_some_and(|sql| {
             sql.lines()
                 .any(|l| file_names::goose_mark(l.trim_end_matches('\r')).is_some())
         })

@@ -412,6 +412,7 @@ mod tests {
             file_name: name.to_string(),
             depth: 0,
             problem: None,
+            bytes: None,
         }
     }
 
@@ -456,19 +457,12 @@ mod tests {
             std::thread::current().id()
         ));
         let _ = std::fs::remove_dir_all(&dir);
-        let mut listed = Vec::new();
         for (rel, text) in files {
             let path = dir.join(rel);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, text).unwrap();
-            listed.push(SqlFile {
-                file_name: path.file_name().unwrap().to_str().unwrap().to_string(),
-                rel: rel.to_string(),
-                depth: rel.matches('/').count(),
-                path,
-                problem: None,
-            });
         }
+        let listed = crate::db::source::list(&dir).unwrap();
         let tables: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
         let found = detect(None, &listed, &tables).map(|f| f.map(|f| f.name()));
         let _ = std::fs::remove_dir_all(&dir);

@@ -475,6 +475,7 @@ mod tests {
             file_name: path.rsplit('/').next().unwrap().to_string(),
             depth,
             problem: None,
+            bytes: None,
         }
     }
 

@@ -189,7 +189,10 @@ fn docker_stop_during_a_long_migration_is_prompt_and_leaves_nothing() {
     assert_eq!(history, "0", "{logs}");
     let locks = pg.psql(
         "postgres",
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'",
+        &format!(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' \
+             AND database = (SELECT oid FROM pg_database WHERE datname = '{db}')"
+        ),
     );
     assert_eq!(locks, "0", "a migration lock was left behind\n{logs}");
 }

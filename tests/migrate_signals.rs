@@ -98,7 +98,7 @@ fn sigterm_during_a_postgres_migration() {
     assert_eq!(t.sql("SELECT count(*) FROM a"), "0");
     assert_eq!(t.sql(&running), "0", "the statement was cancelled");
     assert_eq!(
-        t.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
+        t.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
         "0",
         "the lock is free"
     );
@@ -123,7 +123,7 @@ fn sigint_during_the_lock_wait_names_the_holder() {
     write_sleeper(dir.path(), "SELECT pg_sleep(30)");
     let holder = spawn(&t, dir.path(), &[]);
     wait_for("the lock holder", || {
-        t.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted") == "1"
+        t.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())") == "1"
     });
     let mut waiter = spawn(&t, dir.path(), &[]);
     // Let it reach the lock wait and log it.

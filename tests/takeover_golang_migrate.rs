@@ -269,7 +269,7 @@ fn migrates_lock_holds_usher_back_on_postgres() {
         .spawn()
         .expect("run psql");
     let waited = Instant::now();
-    while t.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted") == "0" {
+    while t.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())") == "0" {
         assert!(
             waited.elapsed() < Duration::from_secs(10),
             "psql took the lock"

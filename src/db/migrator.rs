@@ -18,7 +18,7 @@ use super::stop::Stop;
 use super::{baseline, unfinished};
 use crate::config::{MigrateSettings, ResolveMark, WaitSettings};
 use crate::db::backends::{
-    Backend, ConnectError, Db, DbError, DynCanceller, Endpoint, Stmt, Value,
+    Backend, ConnectError, Db, DbError, DynCanceller, Endpoint, Locked, Stmt, Value,
 };
 use crate::exit::{Error, Kind, Result};
 use crate::redact::redact;
@@ -403,34 +403,45 @@ async fn read_history_from(
 /// server's measure in a one-message migration (`Db::inline`).
 const ELAPSED: i64 = 0x7e57_e1a9_5ed0_0001;
 
-/// What precedes the script in a one-message migration.
-const ONE_MESSAGE_START: &str = "BEGIN;\n";
+/// A migration as one message (`Session::one_message`).
+struct OneMessage {
+    sent: String,
+    /// What precedes the script: its length in bytes and characters, and its statements.
+    prefix_bytes: usize,
+    prefix_chars: usize,
+    prefix_statements: usize,
+    /// The statements up to the recorded attempt's COMMIT; 0 when there is none.
+    attempt_statements: usize,
+}
 
 /// Sends a migration built by `one_message`; a failure inside `piece` is the script's, with
-/// its statement index and position counted in the script.
+/// its statement index and position counted in the script. With the failure, whether the
+/// recorded attempt at the head of the message (if any) was committed.
 async fn run_one_message(
     db: &mut dyn Db,
-    sent: &str,
+    message: &OneMessage,
     piece: Option<&Piece>,
-) -> std::result::Result<(), Failure> {
-    db.run_script(sent).await.map_err(|mut error| {
+) -> std::result::Result<(), (Failure, bool)> {
+    db.run_script(&message.sent).await.map_err(|mut error| {
         let done = error.statement.unwrap_or(0);
+        let attempt_kept = done >= message.attempt_statements;
+        let before = message.prefix_statements;
         // PostgreSQL parses the whole message before running any of it: a syntax error says
         // where, not how many statements ran.
         let at = error
             .position
-            .and_then(|at| at.checked_sub(ONE_MESSAGE_START.len()))
+            .and_then(|at| at.checked_sub(message.prefix_chars))
             .filter(|&at| at > 0);
         let in_script = |p: &Piece| match at {
             Some(at) => {
-                let script = &sent[ONE_MESSAGE_START.len()..][..p.text.len()];
+                let script = &message.sent[message.prefix_bytes..][..p.text.len()];
                 at <= script.chars().count()
             }
-            None => done >= 1 && done <= p.count,
+            None => done >= before && done < before + p.count,
         };
-        match piece {
+        let failure = match piece {
             Some(p) if in_script(p) => {
-                error.statement = (done >= 1).then(|| p.first + done - 1);
+                error.statement = (done >= before).then(|| p.first + done - before);
                 error.position = at;
                 Failure::Script {
                     error,
@@ -438,7 +449,8 @@ async fn run_one_message(
                 }
             }
             _ => Failure::Bookkeeping(error),
-        }
+        };
+        (failure, attempt_kept)
     })
 }
 
@@ -618,6 +630,11 @@ impl Session<'_> {
         .await
     }
 
+    /// The history tables whose names `pin_session` pins.
+    fn pinned(&self) -> [&'static str; 3] {
+        [self.format.table(), unfinished::TABLE, baseline::TABLE]
+    }
+
     /// A history statement, named as `names` says.
     fn q(&self, stmt: Stmt) -> Stmt {
         qualified(stmt, &self.names)
@@ -626,7 +643,10 @@ impl Session<'_> {
     /// Before the first migration of this run: where the history tables are, and the session
     /// state every migration must start from (`Db::qualify`, `Db::save_session`).
     async fn pin_session(&mut self) -> Result<()> {
-        let tables = [self.format.table(), unfinished::TABLE, baseline::TABLE];
+        if !self.names.is_empty() {
+            return Ok(());
+        }
+        let tables = self.pinned();
         let names = self
             .db
             .qualify(&tables)
@@ -681,9 +701,13 @@ impl Session<'_> {
         }
         // Anything else is decided again under the lock: another replica may be applying
         // right now (its unfinished marker, its pending rows).
-        self.lock().await?;
-        let result = self.migrate_locked().await;
-        self.unlock().await;
+        let locked = self.lock(true).await?;
+        let result = self.migrate_locked(locked).await;
+        // After a success the lock goes with the connection's goodbye (closing it releases a
+        // session lock, and a file lock): no round trip of its own.
+        if result.is_err() {
+            self.unlock().await;
+        }
         result
     }
 
@@ -715,9 +739,17 @@ impl Session<'_> {
         self.history().await
     }
 
-    async fn migrate_locked(&mut self) -> Result<()> {
+    async fn migrate_locked(&mut self, locked: Option<Locked>) -> Result<()> {
         let started = Instant::now();
-        let mut history = self.reread().await?;
+        let mut history = match locked {
+            Some(l) => {
+                self.tables = l.tables;
+                self.prefetched = l.rows;
+                self.names = self.pinned().into_iter().zip(l.names).collect();
+                self.history().await?
+            }
+            None => self.reread().await?,
+        };
         if let (Some(version), true) = (self.cx.settings.baseline, history.is_empty())
             && self.baseline_locked(version, &history).await?
         {
@@ -737,7 +769,16 @@ impl Session<'_> {
                 format_args!("applied {} {}", m.version, m.name),
             );
         }
-        let history = self.history().await?;
+        // The history now, without reading it again: under the lock, nobody else wrote it.
+        history.retain(|r| !pending.iter().any(|m| m.version == r.version));
+        history.extend(pending.iter().map(|m| AppliedRow {
+            version: m.version,
+            name: m.name.clone(),
+            checksum: m.checksum.clone(),
+            applied_at: None,
+            failed: false,
+        }));
+        history.sort_by_key(|r| r.version);
         let p = plan::plan(&self.migrations, &history, self.format, self.policy())?;
         self.report(&p, pending.len(), started.elapsed());
         Ok(())
@@ -823,8 +864,10 @@ impl Session<'_> {
     }
 
     /// Takes the migration lock, polling with backoff (never a blocking lock: it deadlocks
-    /// with CREATE INDEX CONCURRENTLY), logging who holds it while waiting.
-    async fn lock(&mut self) -> Result<()> {
+    /// with CREATE INDEX CONCURRENTLY), logging who holds it while waiting. With `read`, the
+    /// first attempt also reads what the first migration needs (`Db::try_lock_and_read`):
+    /// `Some` when that attempt got the lock.
+    async fn lock(&mut self, read: bool) -> Result<Option<Locked>> {
         let database = self
             .db
             .database_name()
@@ -847,9 +890,27 @@ impl Session<'_> {
         let mut delay = Duration::from_millis(20);
         let mut last_holder: Option<String> = None;
         let mut last_log: Option<Instant> = None;
+        let tables = known_tables();
+        let pinned = self.pinned();
+        let select = self.format.select_rows(self.db.dialect());
+        // The rows are read with the lock where their table was there at the first read.
+        let rows = self
+            .has(self.format.table())
+            .then_some((self.format.table(), &select));
+        let mut first = read;
         loop {
-            let got = tokio::select! {
-                r = self.db.try_lock(key) => r.map_err(|e| db_error("cannot take the migration lock", e))?,
+            let db = &mut *self.db;
+            let attempt = async {
+                match std::mem::take(&mut first) {
+                    true => db
+                        .try_lock_and_read(key, &tables, rows, &pinned)
+                        .await
+                        .map(|l| (l.is_some(), l)),
+                    false => db.try_lock(key).await.map(|got| (got, None)),
+                }
+            };
+            let (got, locked) = tokio::select! {
+                r = attempt => r.map_err(|e| db_error("cannot take the migration lock", e))?,
                 signal = self.cx.stop.signal() => {
                     return Err(Error::interrupted(signal, "the wait for the migration lock"));
                 }
@@ -863,7 +924,7 @@ impl Session<'_> {
                         format_args!("got the migration lock"),
                     );
                 }
-                return Ok(());
+                return Ok(locked);
             }
             let waited = started.elapsed();
             let due = last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10));
@@ -914,13 +975,17 @@ impl Session<'_> {
         if self.has(self.format.table()) {
             return Ok(());
         }
-        for ddl in self.format.create_table(self.db.dialect()) {
-            let ddl = self.q(Stmt::new(ddl, vec![]));
-            self.db
-                .execute(&ddl)
-                .await
-                .map_err(|e| db_error(&format!("cannot create {}", self.format.table()), e))?;
-        }
+        // Every statement in one message.
+        let ddl: Vec<String> = self
+            .format
+            .create_table(self.db.dialect())
+            .into_iter()
+            .map(|ddl| self.q(Stmt::new(ddl, vec![])).sql)
+            .collect();
+        self.db
+            .run_script(&ddl.join(";\n"))
+            .await
+            .map_err(|e| db_error(&format!("cannot create {}", self.format.table()), e))?;
         self.tables.push(self.format.table().to_string());
         Ok(())
     }
@@ -996,18 +1061,28 @@ impl Session<'_> {
         };
         let pieces = pieces(text, &statements, m.no_transaction, outside, d.lexing);
         // (A version equal to the placeholder would be taken for it.)
-        let not_plain = outside || !started.is_empty() || m.version == ELAPSED;
-        let one = self.one_message(text, &pieces, not_plain, &finish);
+        let one = match m.version == ELAPSED {
+            true => None,
+            false => self.one_message(text, &pieces, outside, &started, &finish),
+        };
 
         let canceller = self.db.canceller();
         let session_reset = self.db.session_reset().map(str::to_owned);
         let db = &mut *self.db;
         let began = Instant::now();
         let work = async {
-            if let Some(sent) = &one {
-                return run_one_message(db, sent, pieces.first())
-                    .await
-                    .map(|()| began.elapsed());
+            if let Some(message) = &one {
+                let sent = run_one_message(db, message, pieces.first()).await;
+                if let Err((_, false)) = &sent {
+                    // The recorded attempt did not run (PostgreSQL refuses a message with a
+                    // syntax error before running any of it): record it now, as the tool
+                    // records an attempt whose script then fails.
+                    let _ = db.rollback().await;
+                    for s in &started {
+                        let _ = db.execute(s).await;
+                    }
+                }
+                return sent.map(|()| began.elapsed()).map_err(|(f, _)| f);
             }
             // A recorded attempt is committed before usher's transaction begins.
             let attempt_first = attempts && !outside;
@@ -1111,24 +1186,51 @@ impl Session<'_> {
         }
     }
 
-    /// A transactional migration as one message, one round trip: `BEGIN`, the script (one
+    /// A transactional migration as one message, one round trip: the recorded attempt (in a
+    /// transaction of its own, committed first), `BEGIN`, the "started" marker, the script (one
     /// piece), the session reset, the history row (its run time measured by the server),
     /// `COMMIT`. An error skips the rest and leaves the transaction aborted; the caller's
-    /// ROLLBACK follows. `None` where the database cannot write the row into the message,
-    /// or the script is sent in several pieces, outside usher's transaction, after a marker
-    /// (`not_plain`), or PREPAREs (the reset then looks at the session first).
+    /// ROLLBACK follows. `None` where the database cannot write the rows into the message, or
+    /// the script is sent in several pieces, outside usher's transaction (`outside`), or
+    /// PREPAREs (the reset then looks at the session first).
     fn one_message(
         &self,
         text: &str,
         pieces: &[Piece],
-        not_plain: bool,
+        outside: bool,
+        started: &[Stmt],
         finish: &dyn Fn(Duration) -> Vec<Stmt>,
-    ) -> Option<String> {
-        if not_plain || pieces.len() > 1 || sql::mentions(text, "prepare") {
+    ) -> Option<OneMessage> {
+        if outside || pieces.len() > 1 || sql::mentions(text, "prepare") {
             return None;
         }
-        let rows = finish(Duration::from_nanos(ELAPSED as u64));
-        let mut sent = String::from(ONE_MESSAGE_START);
+        let d = self.db.dialect();
+        let inline = |s: &Stmt| self.db.inline(s, ELAPSED);
+        let mut prefix: Vec<String> = Vec::new();
+        let mut attempt_statements = 0;
+        if self.format.records_attempts() && !started.is_empty() {
+            prefix.push("BEGIN".into());
+            for s in started {
+                prefix.push(inline(s)?);
+            }
+            prefix.push("COMMIT".into());
+            attempt_statements = prefix.len();
+            prefix.push("BEGIN".into());
+        } else {
+            prefix.push("BEGIN".into());
+            for s in started {
+                prefix.push(inline(s)?);
+            }
+        }
+        if let Some((start, _)) = d.timer {
+            prefix.push(start.into());
+        }
+        let mut sent = String::new();
+        for s in &prefix {
+            sent.push_str(s);
+            sent.push_str(";\n");
+        }
+        let prefix_bytes = sent.len();
         if let Some(piece) = pieces.first() {
             sent.push_str(&text[piece.text.clone()]);
             sent.push_str("\n;\n");
@@ -1137,12 +1239,22 @@ impl Session<'_> {
                 sent.push_str(";\n");
             }
         }
-        for row in &rows {
-            sent.push_str(&self.db.inline(row, ELAPSED)?);
+        for row in &finish(Duration::from_nanos(ELAPSED as u64)) {
+            sent.push_str(&inline(row)?);
+            sent.push_str(";\n");
+        }
+        if let Some((_, end)) = d.timer {
+            sent.push_str(end);
             sent.push_str(";\n");
         }
         sent.push_str("COMMIT");
-        Some(sent)
+        Some(OneMessage {
+            prefix_chars: sent[..prefix_bytes].chars().count(),
+            prefix_bytes,
+            prefix_statements: prefix.len(),
+            attempt_statements,
+            sent,
+        })
     }
 
     /// Records why an attempt failed, as the format's tool does (Prisma's `logs`); best
@@ -1429,7 +1541,7 @@ impl Session<'_> {
 
     /// `usher baseline VERSION`, under the lock.
     async fn baseline(&mut self, version: i64) -> Result<()> {
-        self.lock().await?;
+        self.lock(false).await?;
         let result = async {
             self.refresh_tables().await?;
             let history = self.history().await?;
@@ -1527,7 +1639,7 @@ impl Session<'_> {
 
     /// `usher resolve VERSION --applied|--rolled-back`, under the lock.
     async fn resolve(&mut self, version: i64, mark: ResolveMark) -> Result<()> {
-        self.lock().await?;
+        self.lock(false).await?;
         let result = self.resolve_locked(version, mark).await;
         self.unlock().await;
         result

@@ -99,6 +99,16 @@ impl Value {
 /// The history tables that exist, and the rows of a read of one of them (`None`: missing).
 pub type TablesAndRows = (Vec<String>, Option<Vec<Vec<Value>>>);
 
+/// What `try_lock_and_read` learned with the lock.
+pub struct Locked {
+    /// The history tables that exist.
+    pub tables: Vec<String>,
+    /// The rows of the read, `None` when its table is missing or there was no read.
+    pub rows: Option<Vec<Vec<Value>>>,
+    /// The pinned names (`qualify`).
+    pub names: Vec<String>,
+}
+
 /// A statement with its parameters, written for one `Dialect`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stmt {
@@ -136,6 +146,10 @@ pub struct Dialect {
     /// sent with the end of each script (no round trip of their own); `None` where the
     /// reset must look first (`Database::reset_session`).
     pub session_reset: Option<&'static str>,
+    /// Statements around a script whose run time `Database::inline` measures from a mark of
+    /// its own (sent before the script, and after the history row); `None`: measured from
+    /// the message's arrival.
+    pub timer: Option<(&'static str, &'static str)>,
 }
 
 impl Dialect {
@@ -288,6 +302,34 @@ pub trait Database: Sized {
 
     /// Releases the lock taken by `try_lock`.
     async fn unlock(&mut self, key: i64) -> Result<(), DbError>;
+
+    /// `try_lock`, and where the lock is taken, what the first migration needs, in the same
+    /// round trip where the database allows: the history tables that exist (`tables`), the
+    /// rows of `read` (a query of table `read.0`, which may not exist; see `tables_and_read`),
+    /// the names of `pin` (`qualify`) and the session saved (`save_session`). `None`: the
+    /// lock is held elsewhere (whatever else was read is dropped).
+    async fn try_lock_and_read(
+        &mut self,
+        key: i64,
+        tables: &[&str],
+        read: Option<(&str, &Stmt)>,
+        pin: &[&str],
+    ) -> Result<Option<Locked>, DbError> {
+        if !self.try_lock(key).await? {
+            return Ok(None);
+        }
+        let (tables, rows) = match read {
+            Some(read) => self.tables_and_read(tables, read).await?,
+            None => (self.existing_tables(tables).await?, None),
+        };
+        let names = self.qualify(pin).await?;
+        self.save_session().await?;
+        Ok(Some(Locked {
+            tables,
+            rows,
+            names,
+        }))
+    }
 
     /// Which of `tables` exist where unqualified names resolve (search path, current
     /// database, main schema).
@@ -451,6 +493,13 @@ pub trait Db {
         endpoint: &'a Endpoint<'a>,
     ) -> Fut<'a, Result<Option<String>, DbError>>;
     fn try_lock(&mut self, key: i64) -> Fut<'_, Result<bool, DbError>>;
+    fn try_lock_and_read<'a>(
+        &'a mut self,
+        key: i64,
+        tables: &'a [&'a str],
+        read: Option<(&'a str, &'a Stmt)>,
+        pin: &'a [&'a str],
+    ) -> Fut<'a, Result<Option<Locked>, DbError>>;
     fn lock_holder(&mut self, key: i64) -> Fut<'_, Option<String>>;
     fn unlock(&mut self, key: i64) -> Fut<'_, Result<(), DbError>>;
     fn existing_tables<'a>(
@@ -507,6 +556,15 @@ where
     }
     fn try_lock(&mut self, key: i64) -> Fut<'_, Result<bool, DbError>> {
         Box::pin(Database::try_lock(self, key))
+    }
+    fn try_lock_and_read<'a>(
+        &'a mut self,
+        key: i64,
+        tables: &'a [&'a str],
+        read: Option<(&'a str, &'a Stmt)>,
+        pin: &'a [&'a str],
+    ) -> Fut<'a, Result<Option<Locked>, DbError>> {
+        Box::pin(Database::try_lock_and_read(self, key, tables, read, pin))
     }
     fn lock_holder(&mut self, key: i64) -> Fut<'_, Option<String>> {
         Box::pin(Database::lock_holder(self, key))

@@ -10,7 +10,8 @@ use sqlx::{ConnectOptions, Connection, Row};
 
 use super::driver::{self, DecodeValues, RowsAffected};
 use super::{
-    Canceller, ConnectError, Database, DbError, Dialect, Endpoint, Stmt, TablesAndRows, Value,
+    Canceller, ConnectError, Database, DbError, Dialect, Endpoint, Locked, Stmt, TablesAndRows,
+    Value,
 };
 use crate::db::sql::Lexing;
 use crate::redact::redact;
@@ -26,6 +27,8 @@ pub struct MySql {
     user_variables: bool,
     /// sqlx's session set-up, not yet sent (`deferred_setup`).
     setup: Option<String>,
+    /// The statements that put the session back as `save_session` found it.
+    reset: Option<String>,
 }
 
 /// Session variables a migration may SET that change how later statements behave (or how
@@ -85,6 +88,49 @@ fn literal(v: &Value) -> String {
         }
         Some(t) => format!("'{}'", t.replace('\'', "''")),
     }
+}
+
+/// A parameter as a literal in a history statement: text quoted when it is plain printable
+/// ASCII, else written in hex (read the same whatever NO_BACKSLASH_ESCAPES or the connection's
+/// character set say), bytes in hex.
+fn value_literal(v: &Value) -> String {
+    let hex = |b: &[u8]| -> String { b.iter().map(|x| format!("{x:02x}")).collect() };
+    match v {
+        Value::Null => "NULL".to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_string(),
+        Value::Text(t) if t.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'\\') => {
+            format!("'{}'", t.replace('\'', "''"))
+        }
+        Value::Text(t) => format!("X'{}'", hex(t.as_bytes())),
+        Value::Bytes(b) => format!("X'{}'", hex(b)),
+    }
+}
+
+/// `?` placeholders outside quotes replaced by literals; the run time from the timer
+/// (`Dialect::timer`), in nanoseconds as sqlx records it.
+fn inline(stmt: &Stmt, elapsed: i64) -> Option<String> {
+    let mut out = String::with_capacity(stmt.sql.len() + 32);
+    let mut params = stmt.params.iter();
+    let mut quote: Option<char> = None;
+    for c in stmt.sql.chars() {
+        match (c, quote) {
+            ('\'' | '`' | '"', None) => quote = Some(c),
+            (c, Some(q)) if c == q => quote = None,
+            ('?', None) => {
+                match params.next()? {
+                    Value::Int(i) if *i == elapsed => out.push_str(
+                        "(TIMESTAMPDIFF(MICROSECOND, @usher_started, SYSDATE(6)) * 1000)",
+                    ),
+                    v => out.push_str(&value_literal(v)),
+                }
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    Some(out)
 }
 
 /// A decimal number: an optional `-`, then digits with at most one `.` (`12`, `-0.5`, `3.`,
@@ -216,21 +262,80 @@ const DIALECT: Dialect = Dialect {
     ddl_commits: true,
     lexing: Lexing::MySql,
     session_reset: None,
+    timer: Some(TIMER),
 };
 
+/// The script's run time for a one-message migration (`Database::inline`): its start, kept in
+/// a user variable until the history row is written, then cleared.
+const TIMER: (&str, &str) = (
+    "SET @usher_started = SYSDATE(6)",
+    "SET @usher_started = NULL",
+);
+
+/// Session variables `SHOW VARIABLES` prints as empty when they are NULL, for which the empty
+/// string is no valid value.
+const NULLABLE: &[&str] = &["default_tmp_storage_engine", "character_set_results"];
+
+/// Which session variables this server has, and their values (`SHOW` prints NULL as empty).
+fn show_variables() -> String {
+    let list = SESSION_VARIABLES
+        .iter()
+        .map(|v| format!("'{v}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("SHOW SESSION VARIABLES WHERE Variable_name IN ({list})")
+}
+
+/// Whether the server lists user variables (MariaDB's `information_schema.USER_VARIABLES`).
+const HAS_USER_VARIABLES: &str = "SELECT COUNT(*) FROM information_schema.TABLES \
+    WHERE TABLE_SCHEMA = 'information_schema' AND TABLE_NAME = 'USER_VARIABLES'";
+
 impl MySql {
-    /// The current values of `names`, as text (NULL stays NULL).
-    async fn read_variables(&mut self, names: &[&str]) -> Result<Vec<Value>, DbError> {
-        if names.is_empty() {
-            return Ok(Vec::new());
-        }
-        let columns = names
+    /// Takes `SHOW VARIABLES`' answer (`variables`) and whether user variables can be
+    /// listed; builds the reset (`session_reset`).
+    fn saved_from(&mut self, variables: &[Vec<Value>], user_variables: &[Vec<Value>]) {
+        self.saved = SESSION_VARIABLES
             .iter()
-            .map(|v| format!("CAST(@@{v} AS CHAR)"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let rows = Database::query(self, &Stmt::new(format!("SELECT {columns}"), vec![])).await?;
-        Ok(rows.into_iter().next().unwrap_or_default())
+            .filter_map(|name| {
+                let row = variables
+                    .iter()
+                    .find(|r| r.first().and_then(Value::as_text).as_deref() == Some(*name))?;
+                let value = row.get(1).and_then(Value::as_text).unwrap_or_default();
+                Some(match value.is_empty() && NULLABLE.contains(name) {
+                    true => (*name, Value::Null),
+                    false => (*name, Value::Text(value)),
+                })
+            })
+            .collect();
+        self.user_variables = user_variables
+            .first()
+            .and_then(|r| r.first())
+            .and_then(Value::as_i64)
+            .is_some_and(|n| n > 0);
+        let mut sets: Vec<String> = self
+            .saved
+            .iter()
+            .map(|(name, value)| format!("{name} = {}", literal(value)))
+            .collect();
+        sets.push("timestamp = DEFAULT".to_string());
+        let mut script = vec![format!("SET SESSION {}", sets.join(", "))];
+        if let Some(db) = &self.database {
+            script.push(format!("USE `{}`", db.replace('`', "``")));
+        }
+        if self.user_variables {
+            script.push(
+                "SET @usher_reset = (SELECT COALESCE(CONCAT('SET ', GROUP_CONCAT(CONCAT('@`', \
+                 REPLACE(VARIABLE_NAME, '`', '``'), '` = NULL'))), 'DO 0') \
+                 FROM information_schema.USER_VARIABLES \
+                 WHERE VARIABLE_VALUE IS NOT NULL AND VARIABLE_NAME <> 'usher_started')"
+                    .to_string(),
+            );
+            script.push("PREPARE usher_reset FROM @usher_reset".to_string());
+            script.push("EXECUTE usher_reset".to_string());
+            script.push("DEALLOCATE PREPARE usher_reset".to_string());
+            script.push("SET @usher_reset = NULL".to_string());
+        }
+        self.reset = Some(script.join("; "));
     }
 
     /// Sends sqlx's session set-up if it is still due.
@@ -339,6 +444,7 @@ impl Database for MySql {
             saved: Vec::new(),
             user_variables: false,
             setup,
+            reset: None,
         })
     }
 
@@ -403,6 +509,69 @@ impl Database for MySql {
         Database::query(self, &release).await.map(drop)
     }
 
+    /// One message: the lock, the listing, the session variables and whether user variables
+    /// can be listed (`save_session`), the read last (it fails when its table is missing,
+    /// which the listing then explains). The names are the database's (`qualify`).
+    async fn try_lock_and_read(
+        &mut self,
+        key: i64,
+        tables: &[&str],
+        read: Option<(&str, &Stmt)>,
+        pin: &[&str],
+    ) -> Result<Option<Locked>, DbError> {
+        let setup = self.setup.take();
+        let mut sql = String::new();
+        if let Some(s) = &setup {
+            sql.push_str(s);
+            sql.push_str("; ");
+        }
+        sql.push_str(&format!(
+            "SELECT GET_LOCK('{key:x}', 0); {}; {}; {HAS_USER_VARIABLES}",
+            tables_sql(tables),
+            show_variables()
+        ));
+        let read = read.filter(|r| r.1.params.is_empty());
+        if let Some(read) = read {
+            sql.push_str("; ");
+            sql.push_str(&read.1.sql);
+        }
+        let (mut results, failed) = driver::query_many(&mut self.conn, sql, error).await;
+        if setup.is_some() {
+            if results.len() < 2 {
+                self.setup = setup;
+                return Err(failed.unwrap_or_else(|| DbError::other("no session set-up")));
+            }
+            results.remove(0);
+        }
+        // `query_many` starts a new list of rows after each statement that completed.
+        let completed = results.len() - 1;
+        if completed < 4 {
+            return Err(failed.unwrap_or_else(|| DbError::other("no answer to the lock")));
+        }
+        let locked = results[0]
+            .first()
+            .and_then(|r| r.first())
+            .and_then(Value::as_i64);
+        if locked != Some(1) {
+            return Ok(None);
+        }
+        let found = texts(&results[1]);
+        let (variables, user_variables) = (results[2].clone(), results[3].clone());
+        self.saved_from(&variables, &user_variables);
+        let rows = match (read, failed) {
+            (None, None) => None,
+            (Some(_), None) => results.get(4).cloned(),
+            (Some(read), Some(_)) if !found.iter().any(|t| t.eq_ignore_ascii_case(read.0)) => None,
+            (_, Some(e)) => return Err(e),
+        };
+        let names = self.qualify(pin).await?;
+        Ok(Some(Locked {
+            tables: found,
+            rows,
+            names,
+        }))
+    }
+
     async fn existing_tables(&mut self, tables: &[&str]) -> Result<Vec<String>, DbError> {
         let rows = Database::query(self, &Stmt::new(tables_sql(tables), vec![])).await?;
         Ok(texts(&rows))
@@ -454,6 +623,10 @@ impl Database for MySql {
         }
     }
 
+    fn inline(&self, stmt: &Stmt, elapsed: i64) -> Option<String> {
+        inline(stmt, elapsed)
+    }
+
     async fn execute(&mut self, stmt: &Stmt) -> Result<u64, DbError> {
         self.set_up().await?;
         driver::execute(&mut self.conn, stmt, error).await
@@ -478,85 +651,23 @@ impl Database for MySql {
     }
 
     async fn save_session(&mut self) -> Result<(), DbError> {
-        let list = SESSION_VARIABLES
-            .iter()
-            .map(|v| format!("'{v}'"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let show = format!("SHOW SESSION VARIABLES WHERE Variable_name IN ({list})");
-        let rows = Database::query(self, &Stmt::new(show, vec![])).await?;
-        let present: Vec<&'static str> = SESSION_VARIABLES
-            .iter()
-            .copied()
-            .filter(|v| {
-                rows.iter()
-                    .any(|r| r.first().and_then(Value::as_text).as_deref() == Some(*v))
-            })
-            .collect();
-        let values = self.read_variables(&present).await?;
-        self.saved = present.into_iter().zip(values).collect();
-        let probe = Stmt::new(
-            "SELECT COUNT(*) FROM information_schema.USER_VARIABLES",
-            vec![],
-        );
-        self.user_variables = Database::query(self, &probe).await.is_ok();
+        let sql = format!("{}; {HAS_USER_VARIABLES}", show_variables());
+        let (results, failed) = driver::query_many(&mut self.conn, sql, error).await;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        self.saved_from(&results[0], &results[1]);
         Ok(())
     }
 
-    /// Sets back what differs from `save_session`: session variables, a frozen `timestamp`,
-    /// user variables (MariaDB lists them; they become NULL, as on a new connection), and the
-    /// current database after a `USE`. One query when nothing changed. Temporary tables and
-    /// prepared statements cannot be listed on MySQL/MariaDB 10.x and are left as they are.
-    async fn reset_session(&mut self, _script: &str) -> Result<(), DbError> {
-        let mut columns = vec![
-            "CAST(DATABASE() AS CHAR)".to_string(),
-            "ABS(@@timestamp - UNIX_TIMESTAMP(SYSDATE(6))) > 1".to_string(),
-        ];
-        if self.user_variables {
-            columns.push(
-                "(SELECT CAST(GROUP_CONCAT(REPLACE(VARIABLE_NAME, '`', '``') SEPARATOR \
-                 '` = NULL, @`') AS CHAR) FROM information_schema.USER_VARIABLES \
-                 WHERE VARIABLE_VALUE IS NOT NULL)"
-                    .to_string(),
-            );
-        }
-        let first_variable = columns.len();
-        columns.extend(
-            self.saved
-                .iter()
-                .map(|(v, _)| format!("CAST(@@{v} AS CHAR)")),
-        );
-        let now = Stmt::new(format!("SELECT {}", columns.join(", ")), vec![]);
-        let rows = Database::query(self, &now).await?;
-        let row = rows.into_iter().next().unwrap_or_default();
-        let mut sets: Vec<String> = self
-            .saved
-            .iter()
-            .zip(row.iter().skip(first_variable))
-            .filter(|((_, saved), now)| saved.as_text() != now.as_text())
-            .map(|((name, saved), _)| format!("{name} = {}", literal(saved)))
-            .collect();
-        if row.get(1).and_then(Value::as_bool) == Some(true) {
-            sets.push("timestamp = DEFAULT".to_string());
-        }
-        let mut script = Vec::new();
-        if !sets.is_empty() {
-            script.push(format!("SET SESSION {}", sets.join(", ")));
-        }
-        if self.user_variables
-            && let Some(names) = row.get(2).and_then(Value::as_text)
-        {
-            script.push(format!("SET @`{names}` = NULL"));
-        }
-        if let Some(db) = &self.database
-            && row.first().and_then(Value::as_text).as_deref() != Some(db.as_str())
-        {
-            script.push(format!("USE `{}`", db.replace('`', "``")));
-        }
-        if script.is_empty() {
-            return Ok(());
-        }
-        driver::run_script(&mut self.conn, &script.join("; "), error).await
+    /// `save_session`'s reset: the session variables set back (unconditionally: one SET
+    /// costs nothing next to a round trip to look first), a frozen `timestamp` released, the
+    /// current database after a `USE`, and user variables (MariaDB lists them; they become
+    /// NULL, as on a new connection; the timer's stays until the row is written). Temporary
+    /// tables and prepared statements cannot be listed on MySQL/MariaDB 10.x and are left as
+    /// they are.
+    fn session_reset(&self) -> Option<&str> {
+        self.reset.as_deref()
     }
 
     async fn close(self) {
@@ -566,7 +677,30 @@ impl Database for MySql {
 
 #[cfg(test)]
 mod tests {
-    use super::is_number;
+    use super::{Stmt, Value, inline, is_number};
+
+    #[test]
+    fn parameters_become_literals() {
+        let stmt = Stmt::new(
+            "INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, '?', `a?`, ?)",
+            vec![
+                Value::Int(-5),
+                Value::Text("it's".into()),
+                Value::Text("a\\b é".into()),
+                Value::Bytes(vec![0, 0xab]),
+                Value::Bool(true),
+                Value::Null,
+                Value::Int(77),
+            ],
+        );
+        assert_eq!(
+            inline(&stmt, 77).unwrap(),
+            "INSERT INTO t VALUES (-5, 'it''s', X'615c6220c3a9', X'00ab', TRUE, NULL, '?', `a?`, \
+             (TIMESTAMPDIFF(MICROSECOND, @usher_started, SYSDATE(6)) * 1000))"
+        );
+        // A placeholder without a parameter: not inlined.
+        assert_eq!(inline(&Stmt::new("SELECT ?", vec![]), 0), None);
+    }
 
     #[test]
     fn numbers_are_the_texts_that_parse_as_floats() {

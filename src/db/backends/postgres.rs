@@ -17,8 +17,8 @@ use sqlx::{ConnectOptions, Connection, Row};
 
 use super::driver::{self, DecodeValues};
 use super::{
-    Canceller, ConnectError, Database, DbError, Dialect, Endpoint, Stmt, TablesAndRows, Value,
-    unbracket,
+    Canceller, ConnectError, Database, DbError, Dialect, Endpoint, Locked, Stmt, TablesAndRows,
+    Value, unbracket,
 };
 use crate::db::sql::{self, Lexing};
 use crate::redact::redact;
@@ -325,14 +325,63 @@ fn pgpass_fields(line: &str) -> Vec<String> {
 /// not start-up options: PgBouncer refuses unknown start-up parameters. A session reset between
 /// migrations (`RESET ALL`, `DISCARD ALL`) undoes them: run them again after one.
 fn dead_client_settings(server_version: Option<u32>) -> String {
-    let mut sql = String::from(
-        "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 1; \
-         SET tcp_keepalives_count = 3",
-    );
+    let mut settings = vec![
+        ("tcp_keepalives_idle", "5"),
+        ("tcp_keepalives_interval", "1"),
+        ("tcp_keepalives_count", "3"),
+    ];
     if server_version.is_some_and(|v| v >= 140000) {
-        sql.push_str("; SET client_connection_check_interval = 1000");
+        settings.push(("client_connection_check_interval", "1000"));
     }
-    sql
+    settings
+        .iter()
+        .map(|(name, value)| format!("set_config('{name}', '{value}', false)"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The bigint advisory lock `key` in `pg_locks`: classid = high 32 bits, objid = low 32 bits,
+/// objsubid = 1 (PostgreSQL docs, "pg_locks").
+fn advisory(key: i64) -> String {
+    format!(
+        "locktype = 'advisory' AND objsubid = 1 AND classid::int8 = {} AND objid::int8 = {}",
+        (key >> 32) & 0xffff_ffff,
+        key & 0xffff_ffff
+    )
+}
+
+/// The query `qualify` sends: for each of `tables`, the schema where the name resolves (the
+/// first visible table of that name), or else `current_schema()`, and the name.
+fn qualify_sql(tables: &[&str]) -> String {
+    let values = tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("({i}, '{t}')"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT coalesce((SELECT quote_ident(n.nspname) || '.' FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relname = v.t AND c.relkind IN ('r', 'p') \
+               AND pg_catalog.pg_table_is_visible(c.oid)), \
+           quote_ident(current_schema()) || '.', '') || v.t \
+         FROM (VALUES {values}) AS v(i, t) ORDER BY v.i"
+    )
+}
+
+/// The answer to `qualify_sql(tables)`, a name per table.
+fn names_from(rows: &[Vec<Value>], tables: &[&str]) -> Vec<String> {
+    rows.iter()
+        .zip(tables)
+        .map(|(r, t)| r.first().and_then(Value::as_text).unwrap_or(t.to_string()))
+        .collect()
+}
+
+fn second_connection_failed(m: String) -> DbError {
+    DbError {
+        connection_lost: true,
+        ..DbError::other(format!("a second connection failed: {m}"))
+    }
 }
 
 const DIALECT: Dialect = Dialect {
@@ -351,7 +400,101 @@ const DIALECT: Dialect = Dialect {
         "CLOSE ALL; RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL; UNLISTEN *; \
          DISCARD TEMP; DISCARD SEQUENCES",
     ),
+    timer: None,
 };
+
+impl Postgres {
+    /// `exclusive_session`'s probe: a second connection takes an advisory lock on a random
+    /// key (returned) and disconnects.
+    async fn probe(&self) -> Result<i64, DbError> {
+        let name = format!(
+            "{}-probe",
+            self.options.get_application_name().unwrap_or("usher")
+        );
+        let options = self.options.clone().application_name(&name);
+
+        let mut bytes = [0u8; 8];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+            .map_err(|_| DbError::other("no random numbers (getrandom failed)"))?;
+        let key = i64::from_ne_bytes(bytes);
+        // The server just let usher in; a second connection can still meet a full server.
+        let tried = Instant::now();
+        let mut conn = loop {
+            let attempt =
+                tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&options))
+                    .await;
+            let m = match attempt {
+                Ok(Ok(conn)) => break conn,
+                Err(_) => "no answer within 5 s".to_string(),
+                Ok(Err(e)) => match classify(e, &options) {
+                    ConnectError::Retry(m) => m,
+                    ConnectError::Refused(m) | ConnectError::BadUrl(m) => {
+                        return Err(second_connection_failed(m));
+                    }
+                },
+            };
+            if tried.elapsed() >= Duration::from_secs(10) {
+                return Err(second_connection_failed(m));
+            }
+            crate::log::log_step!(DEBUG, "migrate", "second connection: {m}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let lock = format!("SELECT pg_try_advisory_lock({key})");
+        let probed = driver::run_script(&mut conn, &lock, error).await;
+        let _ = conn.close().await;
+        probed.map(|()| key)
+    }
+
+    /// Whether the probe's lock `probe` is gone: `Ok(None)` when it went with the probe's
+    /// connection, `Ok(Some(why))` when it stays (a transaction-mode pooler).
+    async fn held(&mut self, probe: i64) -> Result<Option<String>, DbError> {
+        let settings = dead_client_settings(self.conn.server_version_num());
+        let held = format!(
+            "SELECT count(*), pg_backend_pid() FROM pg_locks WHERE {}; \
+             SELECT {settings} WHERE NOT EXISTS (SELECT FROM pg_locks WHERE {})",
+            advisory(probe),
+            advisory(probe)
+        );
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(2);
+        loop {
+            let (results, failed) = driver::query_many(&mut self.conn, held.clone(), error).await;
+            let Some(row) = results.first().and_then(|r| r.first()) else {
+                return Err(failed.unwrap_or_else(|| DbError::other("no answer to pg_locks")));
+            };
+            if row.first().and_then(Value::as_i64) == Some(0) {
+                if let Some(pid) = row.get(1).and_then(Value::as_i64) {
+                    self.pid = pid as i32;
+                }
+                self.pinned = true;
+                match failed {
+                    None => {
+                        let reset = DIALECT.session_reset.unwrap_or_default();
+                        self.session_reset = Some(format!("{reset}; SELECT {settings}"));
+                    }
+                    Some(e) => {
+                        crate::log::log_step!(DEBUG, "migrate", "cannot set {settings}: {e}")
+                    }
+                }
+                return Ok(None);
+            }
+            if started.elapsed() >= Duration::from_secs(5) {
+                return Ok(Some(
+                    "PostgreSQL is reached through a connection pooler in transaction (or \
+                     statement) pooling mode, such as PgBouncer with pool_mode = transaction: it \
+                     hands usher's server session to other clients between transactions, so the \
+                     migration lock would not keep other replicas out (a session that closed \
+                     kept its advisory lock). Point MIGRATION_DATABASE_URL at the PostgreSQL \
+                     server itself (or at a PgBouncer database with pool_mode = session); the \
+                     app can keep using the pooler through DATABASE_URL"
+                        .to_string(),
+                ));
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(100));
+        }
+    }
+}
 
 impl Database for Postgres {
     type Canceller = PgCanceller;
@@ -427,87 +570,78 @@ impl Database for Postgres {
     /// transactions: the server session, lock and all, waits in the pool for the next client —
     /// which is exactly why a migration lock cannot work there. The answer does not depend on
     /// which server session the pooler picks for which query.
+    ///
+    /// Then, polled on this connection, whether the probe's lock went with its connection (a
+    /// backend exits within milliseconds of its client's Terminate; allow for a loaded
+    /// server). A transaction-mode pooler keeps it until it closes that server connection
+    /// (server_lifetime, an hour by default); nobody else uses the random key. The dead-client
+    /// settings travel with the poll, made only once the session proved usher's own.
     async fn exclusive_session(
         &mut self,
-        endpoint: &Endpoint<'_>,
+        _endpoint: &Endpoint<'_>,
     ) -> Result<Option<String>, DbError> {
-        let mut bytes = [0u8; 8];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-            .map_err(|_| DbError::other("no random numbers (getrandom failed)"))?;
-        let key = i64::from_ne_bytes(bytes);
-        let probe_name = format!("{}-probe", endpoint.application_name);
-        let probe = Endpoint {
-            application_name: &probe_name,
-            ..*endpoint
-        };
-        // The server just let usher in; a second connection can still meet a full server.
-        let tried = Instant::now();
-        let mut p = loop {
-            match Self::connect(&probe, Duration::from_secs(5)).await {
-                Ok(p) => break p,
-                Err(ConnectError::Retry(m)) if tried.elapsed() < Duration::from_secs(10) => {
-                    crate::log::log_step!(DEBUG, "migrate", "second connection: {m}");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(
-                    ConnectError::Retry(m) | ConnectError::Refused(m) | ConnectError::BadUrl(m),
-                ) => {
-                    return Err(DbError {
-                        connection_lost: true,
-                        ..DbError::other(format!("a second connection failed: {m}"))
-                    });
-                }
-            }
-        };
-        let lock = Stmt::new("SELECT pg_try_advisory_lock($1)", vec![Value::Int(key)]);
-        let probed = Database::query(&mut p, &lock).await;
-        Database::close(p).await;
-        probed?;
-        let held = Stmt::new(
-            "SELECT count(*), pg_backend_pid() FROM pg_locks WHERE locktype = 'advisory' \
-             AND objsubid = 1 AND classid::int8 = $1 AND objid::int8 = $2",
-            vec![
-                Value::Int((key >> 32) & 0xffff_ffff),
-                Value::Int(key & 0xffff_ffff),
-            ],
+        let probe = self.probe().await?;
+        self.held(probe).await
+    }
+
+    /// One message: the lock, the listing, the read (when its table was there at the first
+    /// read), the schema of the history tables. The session-level lock stays taken whatever
+    /// happens to the rest of the message.
+    async fn try_lock_and_read(
+        &mut self,
+        key: i64,
+        tables: &[&str],
+        read: Option<(&str, &Stmt)>,
+        pin: &[&str],
+    ) -> Result<Option<Locked>, DbError> {
+        let mut sql = format!(
+            "SELECT pg_try_advisory_lock({key}); {}; ",
+            tables_sql(tables)
         );
-        // A backend exits within milliseconds of its client's Terminate; allow for a loaded
-        // server. A transaction-mode pooler keeps the lock until it closes that server
-        // connection (server_lifetime, an hour by default); nobody else uses the random key.
-        let started = Instant::now();
-        let mut delay = Duration::from_millis(2);
-        loop {
-            let rows = Database::query(self, &held).await?;
-            let row = rows.first().map(Vec::as_slice).unwrap_or_default();
-            if row.first().and_then(Value::as_i64) == Some(0) {
-                if let Some(pid) = row.get(1).and_then(Value::as_i64) {
-                    self.pid = pid as i32;
-                }
-                self.pinned = true;
-                let settings = dead_client_settings(self.conn.server_version_num());
-                match Database::run_script(self, &settings).await {
-                    Ok(()) => {
-                        let reset = DIALECT.session_reset.unwrap_or_default();
-                        self.session_reset = Some(format!("{reset}; {settings}"));
-                    }
-                    Err(e) => crate::log::log_step!(DEBUG, "migrate", "cannot set {settings}: {e}"),
-                }
-                return Ok(None);
+        if let Some(read) = read {
+            sql.push_str(&inline(read.1, None));
+            sql.push_str("; ");
+        }
+        sql.push_str(&qualify_sql(pin));
+        let (results, failed) = driver::query_many(&mut self.conn, sql, error).await;
+        let locked = results
+            .first()
+            .and_then(|r| r.first())
+            .and_then(|r| r.first())
+            .and_then(Value::as_bool);
+        // `query_many` starts a new list of rows after each statement that completed.
+        let completed = results.len() - 1;
+        let (Some(locked), true) = (locked, completed >= 1) else {
+            return Err(failed.unwrap_or_else(|| DbError::other("no answer to the lock")));
+        };
+        if !locked {
+            return Ok(None);
+        }
+        if completed < 2 {
+            return Err(failed.unwrap_or_else(|| DbError::other("no table listing")));
+        }
+        let found = texts(&results[1]);
+        let expected = 3 + usize::from(read.is_some());
+        if failed.is_none() && completed >= expected {
+            let names = names_from(&results[expected - 1], pin);
+            let rows = read.map(|_| results[2].clone());
+            return Ok(Some(Locked {
+                tables: found,
+                rows,
+                names,
+            }));
+        }
+        // The read failed: its table is gone (or was never there), which the listing says.
+        match (read, failed) {
+            (Some(read), Some(_)) if !found.iter().any(|t| t.eq_ignore_ascii_case(read.0)) => {
+                let names = self.qualify(pin).await?;
+                Ok(Some(Locked {
+                    tables: found,
+                    rows: None,
+                    names,
+                }))
             }
-            if started.elapsed() >= Duration::from_secs(5) {
-                return Ok(Some(
-                    "PostgreSQL is reached through a connection pooler in transaction (or \
-                     statement) pooling mode, such as PgBouncer with pool_mode = transaction: it \
-                     hands usher's server session to other clients between transactions, so the \
-                     migration lock would not keep other replicas out (a session that closed \
-                     kept its advisory lock). Point MIGRATION_DATABASE_URL at the PostgreSQL \
-                     server itself (or at a PgBouncer database with pool_mode = session); the \
-                     app can keep using the pooler through DATABASE_URL"
-                        .to_string(),
-                ));
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_millis(100));
+            (_, failed) => Err(failed.unwrap_or_else(|| DbError::other("no answer to the read"))),
         }
     }
 
@@ -631,26 +765,8 @@ impl Database for Postgres {
     /// The schema where the name resolves (the first visible table of that name), or else
     /// `current_schema()` (where CREATE TABLE would put it).
     async fn qualify(&mut self, tables: &[&str]) -> Result<Vec<String>, DbError> {
-        let values = tables
-            .iter()
-            .enumerate()
-            .map(|(i, t)| format!("({i}, '{t}')"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT coalesce((SELECT quote_ident(n.nspname) || '.' FROM pg_catalog.pg_class c \
-                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE c.relname = v.t AND c.relkind IN ('r', 'p') \
-                   AND pg_catalog.pg_table_is_visible(c.oid)), \
-               quote_ident(current_schema()) || '.', '') || v.t \
-             FROM (VALUES {values}) AS v(i, t) ORDER BY v.i"
-        );
-        let rows = Database::query(self, &Stmt::new(sql, vec![])).await?;
-        Ok(rows
-            .iter()
-            .zip(tables)
-            .map(|(r, t)| r.first().and_then(Value::as_text).unwrap_or(t.to_string()))
-            .collect())
+        let rows = Database::query(self, &Stmt::new(qualify_sql(tables), vec![])).await?;
+        Ok(names_from(&rows, tables))
     }
 
     fn session_reset(&self) -> Option<&str> {

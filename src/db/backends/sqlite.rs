@@ -90,6 +90,7 @@ const DIALECT: Dialect = Dialect {
     ddl_commits: false,
     lexing: Lexing::Sqlite,
     session_reset: None,
+    timer: None,
 };
 
 impl Sqlite {

@@ -240,6 +240,7 @@ mod tests {
             ddl_commits: false,
             lexing: Lexing::Postgres,
             session_reset: None,
+            timer: None,
         };
         let row = |v| AppliedRow {
             version: v,

@@ -263,6 +263,7 @@ mod tests {
             ddl_commits: false,
             lexing: crate::db::sql::Lexing::Postgres,
             session_reset: None,
+            timer: None,
         };
         let m = Migration::for_tests(3, "users", "SELECT 1;", &Refinery);
         let stmts = Refinery.record_applied(d, &m, Duration::ZERO);

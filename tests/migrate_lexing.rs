@@ -3,7 +3,9 @@
 //! boundary it finds must be the server's): PostgreSQL `E'…'` strings, `$` in identifiers,
 //! `$1` in function bodies, nested comments, `BEGIN ATOMIC`; MySQL `"…\"…"` strings, `#` and
 //! `-- ` comments anywhere, `/*! */`, stored programs with `CASE … END CASE`, `IF … END IF`,
-//! loops; SQLite `[ident]`, triggers with CASE. A MySQL `DELIMITER` line is refused before
+//! loops; the script's own escape settings (PostgreSQL `standard_conforming_strings` off and
+//! on again, MySQL `NO_BACKSLASH_ESCAPES` in and out of `sql_mode`); SQLite `[ident]`,
+//! triggers with CASE. A MySQL `DELIMITER` line is refused before
 //! anything runs (exit 66), leaving no mark.
 
 mod common;
@@ -30,6 +32,10 @@ CREATE TABLE audit (id int);
 CREATE RULE notes_audit AS ON INSERT TO notes WHERE NEW.id > 100
   DO ALSO (INSERT INTO audit VALUES (NEW.id); INSERT INTO audit VALUES (-NEW.id));
 INSERT INTO notes VALUES (101, 'ruled', (SELECT count(*) FROM audit));
+SET standard_conforming_strings = off;
+INSERT INTO notes VALUES (5, 'a\';b', 5);
+SET standard_conforming_strings TO 'on';
+INSERT INTO notes VALUES (6, 'c\', 6);
 "#;
 
 const MYSQL: &str = r#"CREATE TABLE notes (
@@ -62,6 +68,10 @@ INSERT INTO notes (id, a$b) VALUES (12, 0);
 CREATE FUNCTION label(x INT) RETURNS VARCHAR(10) CHARSET utf8mb4 DETERMINISTIC
   IF x > 5 THEN RETURN 'big'; ELSE RETURN 'small'; END IF;
 INSERT INTO notes VALUES (13, label(9), 13);
+SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES';
+INSERT INTO notes VALUES (14, 'c\', 14);
+SET sql_mode = DEFAULT;
+INSERT INTO notes VALUES (15, 'e\';x', 15);
 "#;
 
 const SQLITE: &str = r#"CREATE TABLE [my;table] (id INTEGER PRIMARY KEY, "body;" TEXT, `n;` INTEGER);
@@ -88,12 +98,13 @@ fn case(t: &Target) -> (&'static str, &'static str, &'static str) {
         Target::Postgres(..) => (
             POSTGRES,
             "SELECT id || ':' || body || ':' || a$b FROM notes ORDER BY id",
-            "1:it's; here:1\n2:back\\:2\n3:do; block:3\n4:it's; here;:3\n101:ruled:0",
+            "1:it's; here:1\n2:back\\:2\n3:do; block:3\n4:it's; here;:3\n5:a';b:5\n6:c\\:6\n101:ruled:0",
         ),
         Target::MariaDb(..) => (
             MYSQL,
             "SELECT CONCAT(id, ':', body, ':', a$b) FROM notes ORDER BY id",
-            "1:say \"hi\"; bye:1\n2:it's; fine:6\n10:other:3\n11:done:26\n12:default:0\n13:big:13",
+            "1:say \"hi\"; bye:1\n2:it's; fine:6\n10:other:3\n11:done:26\n12:default:0\n13:big:13\n\
+             14:c\\:14\n15:e';x:15",
         ),
         Target::Sqlite(..) => (
             SQLITE,

@@ -454,6 +454,16 @@ async fn run_one_message(
     })
 }
 
+/// What ends a script's last statement before usher's own follow: `;` on a line of its own,
+/// unless the script already ends with one (where the lexer took it for part of a string the
+/// server ends earlier), as MySQL refuses an empty statement.
+fn terminator(script: &str) -> &'static str {
+    match script.trim_end().ends_with(';') {
+        true => "\n",
+        false => "\n;\n",
+    }
+}
+
 /// A part of a script sent in one call: its text, and the index of its first statement.
 struct Piece {
     text: std::ops::Range<usize>,
@@ -464,7 +474,9 @@ struct Piece {
 
 /// How a script is sent: a `-- no-transaction` script one statement at a time (PostgreSQL
 /// runs a multi-statement query in one implicit transaction, where `CREATE INDEX
-/// CONCURRENTLY` cannot run); a PostgreSQL script with its own BEGIN/COMMIT whole (how
+/// CONCURRENTLY` cannot run), and so is a PostgreSQL script that turns
+/// `standard_conforming_strings` off or on (the server parses a whole message with the
+/// setting it had when the message arrived); a PostgreSQL script with its own BEGIN/COMMIT whole (how
 /// its statements group into implicit transactions depends on it); any other in runs of
 /// statements of bounded size (`sql::runs`), so that work stays linear in the script's length.
 /// An empty script (nothing but comments) is not sent at all.
@@ -478,7 +490,9 @@ fn pieces(
     if statements.is_empty() {
         return Vec::new();
     }
-    if no_transaction {
+    let by_statement = no_transaction
+        || (lexing == sql::Lexing::Postgres && sql::changes_escapes(text, statements, lexing));
+    if by_statement {
         return statements
             .iter()
             .enumerate()
@@ -1111,7 +1125,7 @@ impl Session<'_> {
                 let mut sent = std::borrow::Cow::Borrowed(&text[piece.text.clone()]);
                 let with_reset = reset.is_some() && !outside && i + 1 == pieces.len();
                 if let (Some(r), true) = (reset, with_reset) {
-                    sent = format!("{sent}\n;\n{r}").into();
+                    sent = format!("{sent}{}{r}", terminator(&sent)).into();
                     reset = None;
                 }
                 db.run_script(&sent).await.map_err(|mut error| {
@@ -1232,8 +1246,9 @@ impl Session<'_> {
         }
         let prefix_bytes = sent.len();
         if let Some(piece) = pieces.first() {
-            sent.push_str(&text[piece.text.clone()]);
-            sent.push_str("\n;\n");
+            let script = &text[piece.text.clone()];
+            sent.push_str(script);
+            sent.push_str(terminator(script));
             if let Some(reset) = self.db.session_reset() {
                 sent.push_str(reset);
                 sent.push_str(";\n");
@@ -1325,9 +1340,23 @@ impl Session<'_> {
         }
         let (error, offset) = match failure {
             Failure::Bookkeeping(e) => {
+                // Where DDL commits (MySQL) or the script ran outside a transaction, its work
+                // and the "started" marker may have been kept: say so when the marker is there.
+                let kept = marked
+                    && (self.db.dialect().ddl_commits || m.no_transaction)
+                    && self.left_behind(m.version).await;
+                let outcome = match kept {
+                    true => format!(
+                        "part of it may have been committed, so it is recorded as unfinished: \
+                         check the schema, then run `usher resolve {v} --applied` or undo it and \
+                         run `usher resolve {v} --rolled-back`",
+                        v = m.version
+                    ),
+                    false => "it was rolled back".to_string(),
+                };
                 return db_error(
                     &format!(
-                        "cannot record migration {} ({}) in {}; it was rolled back",
+                        "cannot record migration {} ({}) in {}; {outcome}",
                         m.version,
                         m.file,
                         self.format.table()

@@ -130,6 +130,9 @@ pub fn statements(sql: &str, lexing: Lexing) -> Vec<Statement> {
     let b = sql.as_bytes();
     let mut out: Vec<Statement> = Vec::new();
     let mut cur: Option<Current> = None;
+    // Whether `\` escapes in plain strings: MySQL's default sql_mode, PostgreSQL with
+    // standard_conforming_strings off; the script's own SETs change it for what follows.
+    let mut escapes = lexing == Lexing::MySql;
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
@@ -150,6 +153,7 @@ pub fn statements(sql: &str, lexing: Lexing) -> Vec<Statement> {
             if ends {
                 if let Some(mut s) = cur.take() {
                     s.stmt.end = i;
+                    escapes = escapes_after(&sql[s.stmt.start..i], lexing, escapes);
                     out.push(s.stmt);
                 }
             } else if let Some(s) = cur.as_mut() {
@@ -164,11 +168,11 @@ pub fn statements(sql: &str, lexing: Lexing) -> Vec<Statement> {
             b'\'' => {
                 s.other();
                 s.at_start = s.header_end();
-                skip_quoted(b, i, b'\'', lexing == Lexing::MySql)
+                skip_quoted(b, i, b'\'', escapes)
             }
             b'"' => {
                 s.other();
-                skip_quoted(b, i, b'"', lexing == Lexing::MySql)
+                skip_quoted(b, i, b'"', lexing == Lexing::MySql && escapes)
             }
             b'`' if lexing != Lexing::Postgres => {
                 s.other();
@@ -251,6 +255,83 @@ pub fn statements(sql: &str, lexing: Lexing) -> Vec<Statement> {
         out.push(s.stmt);
     }
     out
+}
+
+/// Whether the script changes how the server reads `\` in strings as it goes (PostgreSQL's
+/// `standard_conforming_strings`, MySQL's `NO_BACKSLASH_ESCAPES`). PostgreSQL parses a whole
+/// message before running any of it, so such a script must go one statement at a time, as
+/// psql sends it.
+pub fn changes_escapes(sql: &str, statements: &[Statement], lexing: Lexing) -> bool {
+    let initial = lexing == Lexing::MySql;
+    let mut escapes = initial;
+    statements.iter().any(|s| {
+        escapes = escapes_after(&sql[s.start..s.end], lexing, escapes);
+        escapes != initial
+    })
+}
+
+/// Whether `\` escapes in plain strings after `statement`, which may change it: PostgreSQL's
+/// `SET [SESSION|LOCAL] standard_conforming_strings = on|off|DEFAULT` and `RESET` (of it, or
+/// ALL); MySQL's `SET … sql_mode = …` with or without `NO_BACKSLASH_ESCAPES` (an expression
+/// that neither names it nor is a plain value leaves it as it was).
+fn escapes_after(statement: &str, lexing: Lexing, escapes: bool) -> bool {
+    let words: Vec<String> = statement
+        .split(|c: char| c.is_whitespace() || matches!(c, '=' | '\'' | '"' | ',' | ';'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_uppercase)
+        .collect();
+    let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    match lexing {
+        Lexing::Postgres => {
+            if w(0) == "RESET" && matches!(w(1), "STANDARD_CONFORMING_STRINGS" | "ALL") {
+                return false;
+            }
+            if w(0) != "SET" {
+                return escapes;
+            }
+            let at = if matches!(w(1), "SESSION" | "LOCAL") {
+                2
+            } else {
+                1
+            };
+            if w(at) != "STANDARD_CONFORMING_STRINGS" {
+                return escapes;
+            }
+            let value = if w(at + 1) == "TO" {
+                w(at + 2)
+            } else {
+                w(at + 1)
+            };
+            match value {
+                "OFF" | "FALSE" | "NO" | "0" => true,
+                "ON" | "TRUE" | "YES" | "1" | "DEFAULT" => false,
+                _ => escapes,
+            }
+        }
+        Lexing::MySql => {
+            let upper = statement.to_ascii_uppercase();
+            if w(0) != "SET" || !upper.contains("SQL_MODE") {
+                return escapes;
+            }
+            if upper.contains("NO_BACKSLASH_ESCAPES") {
+                // Taken out (`REPLACE(@@sql_mode, 'NO_BACKSLASH_ESCAPES', '')`) or put in.
+                return upper.contains("REPLACE");
+            }
+            // A plain value without it (`= 'ANSI'`, `= ''`, `= DEFAULT`) turns it off.
+            let after = upper[upper.find("SQL_MODE").unwrap_or(0)..]
+                .trim_start_matches("SQL_MODE")
+                .trim_start()
+                .trim_start_matches(":=")
+                .trim_start_matches('=')
+                .trim_start();
+            if after.starts_with('\'') || after.starts_with('"') || after.starts_with("DEFAULT") {
+                true
+            } else {
+                escapes
+            }
+        }
+        Lexing::Sqlite => escapes,
+    }
 }
 
 /// The end of the comment starting at `i`, if one starts there.
@@ -682,6 +763,41 @@ mod tests {
         // An E that is the end of a longer word is no escape-string prefix.
         let sql = "SELECT namE'x\\';\nSELECT 4;";
         assert_eq!(keywords(sql, PG), ["SELECT", "SELECT"]);
+    }
+
+    #[test]
+    fn strings_follow_the_scripts_own_escape_settings() {
+        // PostgreSQL: standard_conforming_strings off makes `\'` an escaped quote; on,
+        // RESET or DEFAULT turn that off again (psql runs these files).
+        let sql = "SET standard_conforming_strings = off;\nINSERT INTO z VALUES ('a\\';b');\nSET standard_conforming_strings TO 'on';\nINSERT INTO z VALUES ('c\\');\nSELECT 1;";
+        assert_eq!(
+            keywords(sql, PG),
+            ["SET", "INSERT", "SET", "INSERT", "SELECT"]
+        );
+        for on in [
+            "RESET standard_conforming_strings",
+            "RESET ALL",
+            "SET SESSION standard_conforming_strings = DEFAULT",
+            "SET standard_conforming_strings = true",
+        ] {
+            let sql = format!(
+                "SET standard_conforming_strings = off;\n{on};\nINSERT INTO z VALUES ('c\\');\nSELECT 1;"
+            );
+            assert_eq!(
+                keywords(&sql, PG),
+                ["SET", on.split(' ').next().unwrap(), "INSERT", "SELECT"],
+                "{on}"
+            );
+        }
+        // MySQL: NO_BACKSLASH_ESCAPES makes `\` an ordinary character; a sql_mode without
+        // it restores the escapes.
+        let sql = "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES';\nINSERT INTO z VALUES ('c\\');\nSET sql_mode = CONCAT(@@sql_mode, ',ANSI');\nINSERT INTO z VALUES ('d\\');\nSET sql_mode = DEFAULT;\nINSERT INTO z VALUES ('e\\';x');\nSELECT 1;";
+        assert_eq!(
+            keywords(sql, MYSQL),
+            ["SET", "INSERT", "SET", "INSERT", "SET", "INSERT", "SELECT"]
+        );
+        let sql = "SET @@session.sql_mode = REPLACE(@@sql_mode, 'NO_BACKSLASH_ESCAPES', '');\nINSERT INTO z VALUES ('e\\';x');\nSELECT 1;";
+        assert_eq!(keywords(sql, MYSQL), ["SET", "INSERT", "SELECT"]);
     }
 
     #[test]

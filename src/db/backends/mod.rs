@@ -143,8 +143,9 @@ pub struct Dialect {
     pub ddl_commits: bool,
     pub lexing: Lexing,
     /// Statements that put the session back as it was at connect, whatever a migration SET,
-    /// sent with the end of each script (no round trip of their own); `None` where the
-    /// reset must look first (`Database::reset_session`).
+    /// sent with the end of each script (no round trip of their own); `None` where they
+    /// depend on the session (`Database::session_reset` writes them once `save_session` saw
+    /// it: MySQL).
     pub session_reset: Option<&'static str>,
     /// Statements around a script whose run time `Database::inline` measures from a mark of
     /// its own (sent before the script, and after the history row); `None`: measured from
@@ -383,7 +384,8 @@ pub trait Database: Sized {
 
     /// The statements that reset the session after each migration script, sent with its last
     /// piece: `Dialect::session_reset`, plus whatever this connection set for itself after
-    /// connecting (PostgreSQL's dead-client settings, which `RESET ALL` would undo).
+    /// connecting (PostgreSQL's dead-client settings, which `RESET ALL` would undo), or what
+    /// `save_session` wrote out (MySQL: every saved variable set back, without a look first).
     fn session_reset(&self) -> Option<&str> {
         Self::DIALECT.session_reset
     }

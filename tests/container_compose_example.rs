@@ -19,10 +19,12 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A Compose project, taken down (containers and volumes) when dropped.
+/// A Compose project, taken down (containers and volumes) when dropped, before the directory
+/// that holds its override file and secrets is removed.
 struct Project {
     name: String,
     files: Vec<PathBuf>,
+    _dir: common::TempDir,
 }
 
 impl Project {
@@ -45,9 +47,7 @@ impl Drop for Project {
 
 /// The example, its secrets and the override, on a fresh database of the harness's PostgreSQL;
 /// `None` (a loud skip, a failure under `CI=true`) when a prerequisite is missing.
-fn example_project(
-    tag: &str,
-) -> Option<(Project, &'static servers::Postgres, String, common::TempDir)> {
+fn example_project(tag: &str) -> Option<(Project, &'static servers::Postgres, String)> {
     let app = docker::example_app_image()?;
     let base = docker::base_image()?;
     if !common::require_tool("docker-compose") {
@@ -99,13 +99,14 @@ secrets:
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/compose.yaml"),
             override_file,
         ],
+        _dir: dir,
     };
-    Some((project, pg, db, dir))
+    Some((project, pg, db))
 }
 
 #[test]
 fn compose_example_starts_three_replicas_that_migrate_once() {
-    let Some((project, pg, db, _dir)) = example_project("compose-example") else {
+    let Some((project, pg, db)) = example_project("compose-example") else {
         return;
     };
     project.compose(&["up", "-d", "--no-color"]).expect_code(0);
@@ -152,7 +153,7 @@ fn compose_example_starts_three_replicas_that_migrate_once() {
 /// service finds nothing pending.
 #[test]
 fn compose_example_migrate_job_applies_everything_and_exits_0() {
-    let Some((project, pg, db, _dir)) = example_project("compose-migrate-job") else {
+    let Some((project, pg, db)) = example_project("compose-migrate-job") else {
         return;
     };
     let run = project.compose(&["--profile", "jobs", "run", "--rm", "-T", "migrate"]);

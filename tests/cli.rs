@@ -1,6 +1,7 @@
 //! Rule: the command line and its documentation agree: `--help` lists every option with its
 //! variable and default and the exit-code table, README.md documents every option, variable and
-//! exit code, bad input is a usage error (64) naming the flag, and logs come in text or JSON.
+//! exit code and every log `step`, bad input is a usage error (64) naming the flag, and logs
+//! come in text or JSON.
 
 mod common;
 
@@ -62,6 +63,102 @@ fn readme_documents_every_option_variable_and_exit_code() {
         assert!(
             readme.contains(&format!("| {code} ")) || readme.contains(&format!("| `{code}` ")),
             "README.md's exit-code table lacks {code}"
+        );
+    }
+}
+
+/// The string literal that starts at or after `text[from..]`'s first `"`, if only blanks come
+/// before it.
+fn literal_after(text: &str) -> Option<&str> {
+    let rest = text.trim_start();
+    let rest = rest.strip_prefix('"')?;
+    Some(&rest[..rest.find('"')?])
+}
+
+/// Every `step` value the sources log, read from the code: `log_step!(LEVEL, "step", …)`,
+/// `timed_line("step", …)`, `step = "step"`, an error's `.at("step")`, the signal-dropping
+/// helpers' step argument, the fallback `step.unwrap_or("…")`, and the subcommands'
+/// `let step = match …` in main.rs.
+fn steps_in_source() -> Vec<String> {
+    fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    rust_files(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    let mut steps = Vec::new();
+    for file in files {
+        // Comments (the macros' own documentation) are not code.
+        let code: String = std::fs::read_to_string(&file)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for (start, after_comma) in [
+            ("log_step!(", true),
+            ("timed_line(", false),
+            ("step = ", false),
+            (".at(", false),
+            ("drop_pending(", false),
+            ("drop_early_signals(", true),
+            ("step.unwrap_or(", false),
+        ] {
+            for (at, _) in code.match_indices(start) {
+                let mut rest = &code[at + start.len()..];
+                if after_comma {
+                    rest = &rest[rest.find(',').unwrap() + 1..];
+                }
+                if let Some(step) = literal_after(rest) {
+                    steps.push(step.to_string());
+                }
+            }
+        }
+        if let Some(at) = code.find("let step = match") {
+            let block = &code[at..at + code[at..].find("};").unwrap()];
+            for (arm, _) in block.match_indices("=> ") {
+                steps.extend(literal_after(&block[arm + 3..]).map(String::from));
+            }
+        }
+    }
+    steps.sort();
+    steps.dedup();
+    steps
+}
+
+#[test]
+fn readme_logging_lists_every_step_the_binary_logs() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let logging = readme
+        .split("\n## Logging\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("README.md has a Logging section");
+    let steps = steps_in_source();
+    for expected in ["config", "migrate", "hooks", "baseline", "init"] {
+        assert!(
+            steps.iter().any(|s| s == expected),
+            "the scan of src/ missed {expected:?}: {steps:?}"
+        );
+    }
+    for step in &steps {
+        // `usher` is the fallback of an error that names no step; none does today.
+        if step == "usher" {
+            continue;
+        }
+        assert!(
+            logging.contains(&format!("`{step}`")),
+            "README.md's Logging section does not list the step `{step}` (found in src/: {steps:?})"
         );
     }
 }

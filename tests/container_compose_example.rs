@@ -1,6 +1,7 @@
 //! Rule: examples/compose.yaml works as written with docker-compose: `web` waits for a healthy
 //! `db` (depends_on with a healthcheck), its three replicas start at once with the URL from a
-//! secret file, each migration is applied once, and every replica serves.
+//! secret file, each migration is applied once, and every replica serves; its `migrate` job
+//! (profile `jobs`) applies the migrations and exits 0 with nothing left pending.
 //!
 //! What the test changes, in an override file (no registry, host networking only): both
 //! services on the host's network; `db` is a stand-in for the harness's PostgreSQL (the usher
@@ -18,10 +19,12 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A Compose project, taken down (containers and volumes) when dropped.
+/// A Compose project, taken down (containers and volumes) when dropped, before the directory
+/// that holds its override file and secrets is removed.
 struct Project {
     name: String,
     files: Vec<PathBuf>,
+    _dir: common::TempDir,
 }
 
 impl Project {
@@ -42,22 +45,17 @@ impl Drop for Project {
     }
 }
 
-#[test]
-fn compose_example_starts_three_replicas_that_migrate_once() {
-    let Some(app) = docker::example_app_image() else {
-        return;
-    };
-    let Some(base) = docker::base_image() else {
-        return;
-    };
+/// The example, its secrets and the override, on a fresh database of the harness's PostgreSQL;
+/// `None` (a loud skip, a failure under `CI=true`) when a prerequisite is missing.
+fn example_project(tag: &str) -> Option<(Project, &'static servers::Postgres, String)> {
+    let app = docker::example_app_image()?;
+    let base = docker::base_image()?;
     if !common::require_tool("docker-compose") {
-        return;
+        return None;
     }
-    let Some(pg) = servers::Postgres::shared() else {
-        return;
-    };
-    let db = pg.create_database("container_compose_example");
-    let dir = common::TempDir::new("container-compose-example");
+    let pg = servers::Postgres::shared()?;
+    let db = pg.create_database(tag);
+    let dir = common::TempDir::new(tag);
     for (name, value) in [
         ("db_password.txt", servers::PASSWORD.to_string()),
         ("database_url.txt", pg.url(&db)),
@@ -81,6 +79,9 @@ fn compose_example_starts_three_replicas_that_migrate_once() {
     network_mode: host
     environment:
       PORT: "0"
+  migrate:
+    image: {app}
+    network_mode: host
 secrets:
   db_password:
     file: {dir}/db_password.txt
@@ -93,11 +94,20 @@ secrets:
     )
     .unwrap();
     let project = Project {
-        name: docker::unique_name("compose-example"),
+        name: docker::unique_name(tag),
         files: vec![
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/compose.yaml"),
             override_file,
         ],
+        _dir: dir,
+    };
+    Some((project, pg, db))
+}
+
+#[test]
+fn compose_example_starts_three_replicas_that_migrate_once() {
+    let Some((project, pg, db)) = example_project("compose-example") else {
+        return;
     };
     project.compose(&["up", "-d", "--no-color"]).expect_code(0);
     let ids = project.compose(&["ps", "-q", "web"]).stdout();
@@ -136,4 +146,35 @@ secrets:
         applied, 1,
         "exactly one replica applied the first migration"
     );
+}
+
+/// The `migrate` service (profile `jobs`) is the one-off alternative: `docker-compose run`
+/// applies every migration and exits 0, after which `usher status --exit-code` in the same
+/// service finds nothing pending.
+#[test]
+fn compose_example_migrate_job_applies_everything_and_exits_0() {
+    let Some((project, pg, db)) = example_project("compose-migrate-job") else {
+        return;
+    };
+    let run = project.compose(&["--profile", "jobs", "run", "--rm", "-T", "migrate"]);
+    run.expect_code(0);
+    let out = run.all_output();
+    assert!(out.contains("applied 2 migrations"), "{}", run.describe());
+    assert!(!out.contains(servers::PASSWORD), "{}", run.describe());
+    assert_eq!(pg.psql(&db, "SELECT count(*) FROM _sqlx_migrations"), "2");
+    let status = project.compose(&[
+        "--profile",
+        "jobs",
+        "run",
+        "--rm",
+        "-T",
+        "--entrypoint",
+        "/usr/local/bin/usher",
+        "migrate",
+        "status",
+        "--exit-code",
+    ]);
+    status.expect_code(0);
+    // The web replicas were never started: a job runs alone.
+    assert_eq!(project.compose(&["ps", "-q", "web"]).stdout().trim(), "");
 }

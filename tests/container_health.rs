@@ -1,5 +1,6 @@
 //! Rule: `usher health` works as a Docker `HEALTHCHECK` in an image with no shell or curl:
-//! exec form, `healthy` while the server answers and `unhealthy` once it is gone; and
+//! exec form, `healthy` while the server answers and `unhealthy` once it answers 503 or is gone
+//! (nothing listens: connection refused); and
 //! `usher health db --no-pending` keeps a container unhealthy until its migrations are applied.
 mod common;
 #[path = "common/docker.rs"]
@@ -15,7 +16,7 @@ use common::loopback::{Answer, HttpServer};
 use docker::{Container, DerivedImage};
 
 #[test]
-fn healthcheck_http_is_healthy_then_unhealthy_when_the_server_goes() {
+fn healthcheck_http_is_healthy_then_unhealthy_when_the_server_answers_503() {
     let Some(base) = docker::base_image() else {
         return;
     };
@@ -48,6 +49,36 @@ fn healthcheck_http_is_healthy_then_unhealthy_when_the_server_goes() {
         codes.split(',').all(|code| code.trim() != "2"),
         "Docker reserves exit 2: {codes}; {log}"
     );
+}
+
+#[test]
+fn healthcheck_http_is_unhealthy_once_nothing_listens() {
+    let Some(base) = docker::base_image() else {
+        return;
+    };
+    let server = HttpServer::start(|_| Answer::Status("200 OK"));
+    let port = server.port;
+    let image = DerivedImage::new(
+        base,
+        &format!(
+            "HEALTHCHECK --interval=1s --timeout=2s --retries=1 \
+             CMD [\"/usr/local/bin/usher\", \"health\", \"http://127.0.0.1:{port}/healthz\"]"
+        ),
+    );
+    let c = Container::start("health-gone", &[&image.tag, "sleep", "1000"]);
+    c.wait_for_health("healthy", Duration::from_secs(30));
+    // The server goes away: its listening socket is closed, so the probe's connection is
+    // refused (not answered with an error status).
+    server.stop();
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "port {port} still accepts connections"
+    );
+    c.wait_for_health("unhealthy", Duration::from_secs(30));
+    let log = c.inspect("{{range .State.Health.Log}}{{.ExitCode}} {{.Output}}|{{end}}");
+    let refused =
+        format!("1 unhealthy: http://127.0.0.1:{port}/healthz: connect: connection refused");
+    assert!(log.contains(&refused), "no {refused:?} in {log}");
 }
 
 #[test]

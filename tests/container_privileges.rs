@@ -1,7 +1,8 @@
 //! Rule: in a real container usher drops root to `USHER_USER` after handing a volume to that
 //! user, works when Docker already starts it as a non-root user, on a read-only root file
 //! system and under `no-new-privileges`, and refuses with exit 77 naming the missing
-//! capability when `--cap-drop ALL` makes the drop impossible.
+//! capability and how to grant it (`docker run --cap-add`, the Kubernetes securityContext)
+//! when `--cap-drop ALL` makes the drop impossible.
 mod common;
 #[path = "common/docker.rs"]
 mod docker;
@@ -115,7 +116,7 @@ fn no_new_privileges_security_option() {
 }
 
 #[test]
-fn cap_drop_all_refuses_with_77_naming_the_capability() {
+fn cap_drop_all_refuses_with_77_naming_the_capability_and_the_fix() {
     let Some(image) = docker::base_image() else {
         return;
     };
@@ -134,5 +135,8 @@ fn cap_drop_all_refuses_with_77_naming_the_capability() {
     );
     assert_eq!(code, 77, "{logs}");
     assert!(logs.contains("SETUID"), "{logs}");
+    // It names the fix, for Docker and for Kubernetes.
+    assert!(logs.contains("docker run --cap-add"), "{logs}");
+    assert!(logs.contains("securityContext.capabilities.add"), "{logs}");
     assert!(!logs.contains("the app started"), "{logs}");
 }

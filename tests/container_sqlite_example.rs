@@ -1,14 +1,14 @@
 //! Rule: examples/sqlite/Dockerfile builds here (its `usher` and `busybox` images replaced by
 //! local ones, see the file) and runs as one container with its database on a volume: the
 //! volume is handed to the app's user, the migrations are applied to the SQLite file in it,
-//! the server answers, and `docker stop` is prompt.
+//! the server answers (the image's own CMD and HEALTHCHECK: Docker reports it `healthy`), and
+//! `docker stop` is prompt.
 mod common;
 #[path = "common/docker.rs"]
 mod docker;
 #[path = "common/servers.rs"]
 mod servers;
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -51,30 +51,20 @@ fn sqlite_example_builds_and_migrates_its_volume() {
 
     let volume = Volume::new("sqlite-example");
     let mount = format!("{}:/data", volume.name);
-    let port = servers::free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let c = Container::start(
-        "sqlite-example",
-        &[
-            "-v", &mount, &tag, "httpd", "-f", "-p", &listen, "-h", "/app/www",
-        ],
+    // The image as written: its own CMD (httpd on port 8080) and HEALTHCHECK. `--network none`
+    // gives the container a loopback of its own, so port 8080 cannot clash with the host's.
+    let c = Container::start_on("none", "sqlite-example", &["-v", &mount, &tag]);
+    assert_eq!(
+        c.inspect("{{json .Config.Healthcheck.Test}}"),
+        r#"["CMD","/usr/local/bin/usher","health","http://127.0.0.1:8080/"]"#
     );
-    let started = std::time::Instant::now();
-    let answer = loop {
-        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            write!(s, "GET / HTTP/1.0\r\n\r\n").unwrap();
-            let mut answer = String::new();
-            let _ = s.read_to_string(&mut answer);
-            break answer;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the server never answered\n{}",
-            c.logs()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(answer.contains("200 OK"), "{answer}");
+    // Docker runs the first probe one interval (10 s) after the start.
+    c.wait_for_health("healthy", Duration::from_secs(40));
+    let probes = c.inspect("{{range .State.Health.Log}}{{.ExitCode}} {{.Output}}{{end}}");
+    assert!(
+        probes.contains("0 healthy: http://127.0.0.1:8080/ 200 OK"),
+        "{probes}"
+    );
     let logs = c.logs();
     assert!(logs.contains("applied 2 migrations"), "{logs}");
     let file = PathBuf::from(docker::docker_ok(&[

@@ -1,7 +1,8 @@
 //! Rule: in a real container, usher as PID 1 makes `docker stop` prompt for an app with no
 //! signal handler (exit 143 in `.State.ExitCode`, well under Docker's 10 s grace), kills an app
-//! that ignores SIGTERM after `--stop-timeout` and reports 137, and forwards whatever
-//! `docker kill -s` sends.
+//! that ignores SIGTERM after `--stop-timeout` and reports 137, leaves Docker's own grace
+//! period (`docker run --stop-timeout`) in charge when usher has none (Docker's SIGKILL, 137),
+//! and forwards whatever `docker kill -s` sends.
 mod common;
 #[path = "common/docker.rs"]
 mod docker;
@@ -49,6 +50,38 @@ fn stop_timeout_kills_an_app_that_ignores_term_and_reports_137() {
     assert!(
         took >= Duration::from_millis(900) && took < Duration::from_secs(5),
         "docker stop took {took:?}: usher's own 1 s kill, not Docker's 20 s one\n{}",
+        c.logs()
+    );
+}
+
+#[test]
+fn dockers_own_stop_timeout_kills_an_app_that_ignores_term_and_reports_137() {
+    let Some(image) = docker::base_image() else {
+        return;
+    };
+    // No USHER_STOP_TIMEOUT: usher forwards TERM and waits; Docker SIGKILLs it (PID 1, and so
+    // the whole container) when the grace period set with `docker run --stop-timeout` ends.
+    let c = Container::start(
+        "docker-stop-timeout",
+        &[
+            "--stop-timeout",
+            "2",
+            image,
+            "sh",
+            "-c",
+            "trap '' TERM; echo ready; while :; do sleep 1; done",
+        ],
+    );
+    c.wait_for_log("ready", Duration::from_secs(30));
+    assert_eq!(c.inspect("{{.Config.StopTimeout}}"), "2");
+    let started = std::time::Instant::now();
+    // No `-t`: the container's own stop timeout applies.
+    docker::docker_ok(&["stop", &c.name]);
+    let took = started.elapsed();
+    assert_eq!(c.exit_code(), 137, "{}", c.logs());
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(8),
+        "docker stop took {took:?}: Docker's 2 s grace, not its default 10 s\n{}",
         c.logs()
     );
 }

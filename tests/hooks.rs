@@ -1,9 +1,9 @@
 //! Rule: `--hooks DIR` runs every executable file in DIR in name order, after the migrations
 //! and before the app, as the app's user with its environment, output passed through and each
 //! logged with its duration; a failing, non-executable or missing task stops the start with
-//! exit 73 naming it; dotfiles and subdirectories are ignored; TERM or QUIT during a task is
-//! forwarded to it (SIGKILL after `--stop-timeout`) and usher exits 128+N without starting the
-//! app.
+//! exit 73 naming it; dotfiles and subdirectories are ignored; TERM, INT or QUIT during a task
+//! is forwarded to it (SIGKILL after `--stop-timeout`) and usher exits 128+N without starting
+//! the app.
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
@@ -57,6 +57,65 @@ fn tasks_run_in_name_order_with_the_apps_environment_then_the_app() {
             .unwrap_or_else(|| panic!("no log line for {task}\n{}", run.describe()));
         assert!(line.contains("duration_ms="), "{line}");
     }
+}
+
+/// The order is migrations, then tasks, then the app: the task reads a table a migration
+/// created and adds a row, which the app then reads.
+#[test]
+fn tasks_run_after_the_migrations_and_before_the_app() {
+    if !common::require_tool("sqlite3") {
+        return;
+    }
+    let dir = common::TempDir::new("hooks-after-migrations");
+    let migrations = dir.join("migrations");
+    std::fs::create_dir(&migrations).unwrap();
+    std::fs::write(
+        migrations.join("20250101000000_notes.sql"),
+        "CREATE TABLE notes (body text);\nINSERT INTO notes VALUES ('from the migration');\n",
+    )
+    .unwrap();
+    let hooks = dir.join("hooks");
+    std::fs::create_dir(&hooks).unwrap();
+    let db = dir.join("app.db");
+    write_task(
+        &hooks,
+        "10-seed",
+        &format!(
+            "#!/bin/sh\nset -e\necho \"task saw: $(sqlite3 {db} 'SELECT body FROM notes')\"\n\
+             sqlite3 {db} \"INSERT INTO notes VALUES ('from the task')\"\n",
+            db = db.display()
+        ),
+        0o755,
+    );
+    let run = common::run(
+        common::usher()
+            .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("USHER_MIGRATIONS", &migrations)
+            .arg("--hooks")
+            .arg(&hooks)
+            .args([
+                "sh",
+                "-c",
+                &format!(
+                    "echo \"app saw: $(sqlite3 {} 'SELECT body FROM notes ORDER BY rowid' | tr '\\n' ,)\"",
+                    db.display()
+                ),
+            ]),
+    );
+    run.expect_code(0);
+    assert_eq!(
+        run.stdout(),
+        "task saw: from the migration\napp saw: from the migration,from the task,\n",
+        "{}",
+        run.describe()
+    );
+    // The log says so in the same order.
+    let err = run.stderr();
+    let applied = err
+        .find("usher: migrate: applied")
+        .expect("a migration log line");
+    let ran = err.find("usher: hooks: ran").expect("a task log line");
+    assert!(applied < ran, "{}", run.describe());
 }
 
 #[test]
@@ -259,6 +318,37 @@ fn quit_during_a_task_is_forwarded_too() {
     live.expect_code(131);
     assert!(
         live.stdout().contains("task got QUIT"),
+        "{}",
+        live.describe()
+    );
+}
+
+#[test]
+fn int_during_a_task_is_forwarded_and_usher_exits_130() {
+    let dir = common::TempDir::new("hooks-int");
+    write_task(
+        dir.path(),
+        "task",
+        "#!/bin/sh\ntrap 'echo task got INT; exit 0' INT\necho task running\n\
+         while :; do sleep 0.1; done\n",
+        0o755,
+    );
+    let mut live = Live::start(
+        common::usher()
+            .arg("--hooks")
+            .arg(dir.path())
+            .args(["echo", "app started"]),
+    );
+    live.wait_for_stdout("task running");
+    common::live::send(live.pid(), nix::sys::signal::Signal::SIGINT);
+    live.expect_code(130);
+    assert!(
+        live.stdout().contains("task got INT"),
+        "{}",
+        live.describe()
+    );
+    assert!(
+        !live.stdout().contains("app started"),
         "{}",
         live.describe()
     );

@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,8 @@ pub enum Answer {
 pub struct HttpServer {
     pub port: u16,
     requests: Arc<Mutex<Vec<String>>>,
+    stopping: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl HttpServer {
@@ -45,10 +48,15 @@ impl HttpServer {
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&requests);
-        std::thread::spawn(move || {
+        let stopping = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&stopping);
+        let thread = std::thread::spawn(move || {
             // Silent connections are kept here so they stay open until the test ends.
             let mut held = Vec::new();
             for (n, stream) in listener.incoming().enumerate() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
                 let Ok(mut stream) = stream else { continue };
                 let request = read_request(&mut stream);
                 seen.lock().unwrap().push(request);
@@ -63,7 +71,21 @@ impl HttpServer {
                 }
             }
         });
-        HttpServer { port, requests }
+        HttpServer {
+            port,
+            requests,
+            stopping,
+            thread,
+        }
+    }
+
+    /// Closes the listening socket (and any held connection): from now on a connection to the
+    /// port is refused, as when the server process is gone.
+    pub fn stop(self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        // Wakes the blocked accept, which then sees the flag and drops the listener.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        self.thread.join().expect("the test HTTP server thread");
     }
 
     /// Every request received so far, as text.

@@ -144,6 +144,47 @@ fn unreadable_subdirectory_matters_only_to_refinery() {
     }
 }
 
+/// Any mix of CRLF and LF endings — here one no guess of usher's finds again — applied, then
+/// normalised either way, is the applied migration (usher records such a file's text with LF
+/// endings in `usher_line_endings` when it applies it); a real edit still is not.
+#[test]
+fn any_mix_of_line_endings_normalised_later_is_accepted() {
+    let mixed: String = (0..40)
+        .map(|i| {
+            let end = if (i * 7 + i / 3) % 5 < 2 {
+                "\r\n"
+            } else {
+                "\n"
+            };
+            format!("INSERT INTO a VALUES ({i});{end}")
+        })
+        .collect();
+    let mixed = format!("CREATE TABLE a (x INTEGER);\n{mixed}");
+    for (name, table) in [
+        ("1_mixed.sql", "_sqlx_migrations"),
+        ("V1__mixed.sql", "refinery_schema_history"),
+    ] {
+        for t in Target::all("anymix") {
+            let dir = TempDir::new("m");
+            servers::write_migrations(dir.path(), &[(name, &mixed)]);
+            start(&t.url(), dir.path(), &[]).expect_code(0);
+            assert_eq!(t.sql("SELECT count(*) FROM usher_line_endings"), "1");
+            let lf = mixed.replace("\r\n", "\n");
+            for now in [lf.clone(), lf.replace('\n', "\r\n")] {
+                servers::write_migrations(dir.path(), &[(name, &now)]);
+                start(&t.url(), dir.path(), &[])
+                    .expect_code(0)
+                    .expect_stdout_contains("app-started");
+            }
+            // A real edit is refused, whatever its endings.
+            servers::write_migrations(dir.path(), &[(name, &lf.replace("(39)", "(40)"))]);
+            expect_failure(&start(&t.url(), dir.path(), &[]), 68);
+            assert_eq!(t.versions(table), [1], "{}", t.kind());
+            assert_eq!(t.sql("SELECT count(*) FROM a"), "40", "{}", t.kind());
+        }
+    }
+}
+
 #[test]
 fn mixed_line_endings_normalised_later_are_accepted() {
     let mixed = "CREATE TABLE a (x INTEGER);\r\nINSERT INTO a VALUES (1);\r\nINSERT INTO a VALUES (2);\nINSERT INTO a VALUES (3);\r\n";

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use super::formats::{self, AppliedRow, HistoryFormat};
 use super::plan::{self, Policy, State};
-use super::source::{self, Migration, SqlFile};
+use super::source::{self, ChecksumMatch, Migration, SqlFile};
 use super::sql;
 use super::stop::Stop;
-use super::{baseline, unfinished};
+use super::{baseline, line_endings, unfinished};
 use crate::config::{MigrateSettings, ResolveMark, WaitSettings};
 use crate::db::backends::{
     Backend, ConnectError, Db, DbError, DynCanceller, Endpoint, Locked, Stmt, Value,
@@ -263,6 +263,7 @@ fn known_tables() -> Vec<&'static str> {
     let mut t = formats::tables();
     t.push(unfinished::TABLE);
     t.push(baseline::TABLE);
+    t.push(line_endings::TABLE);
     t
 }
 
@@ -379,6 +380,32 @@ async fn read_history_from(
                 format!("{e}; repair or remove that row"),
             )
         })?;
+    }
+    // A file applied with mixed line endings and normalised since: usher's record knows it.
+    let changed = |r: &AppliedRow| {
+        files.iter().any(|m| {
+            m.version == r.version
+                && m.compare(format, r.checksum.as_deref()) == ChecksumMatch::Different
+        })
+    };
+    if has(line_endings::TABLE) && history.iter().any(changed) {
+        let select = qualified(line_endings::select(db.dialect(), format.table()), names);
+        let rows = db
+            .query(&select)
+            .await
+            .map_err(|e| db_error(&format!("cannot read {}", line_endings::TABLE), e))?;
+        let recorded = line_endings::decode(rows);
+        for row in history.iter_mut() {
+            let Some(m) = files.iter().find(|m| m.version == row.version) else {
+                continue;
+            };
+            let known = recorded
+                .iter()
+                .any(|(v, c)| *v == row.version && *c == line_endings::digest(&m.sql));
+            if known {
+                row.checksum = m.checksum.clone();
+            }
+        }
     }
     if has(unfinished::TABLE) {
         let rows = db
@@ -645,8 +672,13 @@ impl Session<'_> {
     }
 
     /// The history tables whose names `pin_session` pins.
-    fn pinned(&self) -> [&'static str; 3] {
-        [self.format.table(), unfinished::TABLE, baseline::TABLE]
+    fn pinned(&self) -> [&'static str; 4] {
+        [
+            self.format.table(),
+            unfinished::TABLE,
+            baseline::TABLE,
+            line_endings::TABLE,
+        ]
     }
 
     /// A history statement, named as `names` says.
@@ -1004,6 +1036,22 @@ impl Session<'_> {
         Ok(())
     }
 
+    async fn ensure_line_endings_table(&mut self) -> Result<()> {
+        if self.has(line_endings::TABLE) {
+            return Ok(());
+        }
+        let ddl = self.q(Stmt::new(
+            line_endings::create_table(self.db.dialect()),
+            vec![],
+        ));
+        self.db
+            .run_script(&ddl.sql)
+            .await
+            .map_err(|e| db_error(&format!("cannot create {}", line_endings::TABLE), e))?;
+        self.tables.push(line_endings::TABLE.to_string());
+        Ok(())
+    }
+
     async fn ensure_unfinished_table(&mut self) -> Result<()> {
         if self.has(unfinished::TABLE) {
             return Ok(());
@@ -1060,9 +1108,13 @@ impl Session<'_> {
             }
         };
         let started: Vec<Stmt> = started.into_iter().map(|s| self.q(s)).collect();
+        let mixed_endings = line_endings::mixed(&m.sql);
+        if mixed_endings {
+            self.ensure_line_endings_table().await?;
+        }
         let names = &self.names;
         let finish = |took: Duration| -> Vec<Stmt> {
-            let stmts = if !marked {
+            let mut stmts = if !marked {
                 format.record_applied(d, m, took)
             } else if uses_own_flag {
                 format.record_finished(d, m, took)
@@ -1071,6 +1123,9 @@ impl Session<'_> {
                 stmts.push(unfinished::delete(d, format.table(), m.version));
                 stmts
             };
+            if mixed_endings {
+                stmts.extend(line_endings::record(d, format.table(), m));
+            }
             stmts.into_iter().map(|s| qualified(s, names)).collect()
         };
         let pieces = pieces(text, &statements, m.no_transaction, outside, d.lexing);

@@ -16,6 +16,7 @@
 mod backends;
 mod baseline;
 mod formats;
+mod line_endings;
 mod migrator;
 mod plan;
 mod source;

@@ -20,6 +20,10 @@ use tracing::{debug, info};
 
 use super::sys::{self, ExecImage, SpawnError};
 use crate::config::{InitSettings, LEFTOVER_GRACE};
+
+/// How long the other members of a SIGKILLed process group get to be gone before they count
+/// as left behind (on a loaded machine the kernel can take a moment to finish them).
+const GROUP_KILL_SETTLE: Duration = Duration::from_millis(200);
 use crate::exit::{Error, Result};
 use crate::handover::{self, App};
 use crate::signals::{self, Inherited};
@@ -64,6 +68,7 @@ pub fn run(app: &App, settings: &InitSettings, inherited: &Inherited) -> Result<
         child,
         waited,
         kill_at: None,
+        group_killed: false,
     };
     // 5. Forward and reap until the app exits.
     let code = supervisor.supervise_app();
@@ -166,6 +171,8 @@ struct Supervisor<'a> {
     /// When the app gets SIGKILL: armed by the first terminating signal forwarded under
     /// `--stop-timeout`, never extended by later ones.
     kill_at: Option<Instant>,
+    /// The app's process group got SIGKILL (`kill_app`).
+    group_killed: bool,
 }
 
 impl Supervisor<'_> {
@@ -296,12 +303,22 @@ impl Supervisor<'_> {
         let _ = sys::send_signal(-self.child.as_raw(), kill);
         let _ = sys::send_signal(self.child.as_raw(), kill);
         self.kill_at = None;
+        self.group_killed = true;
     }
 
     /// After the app exited: when processes it started are still running (daemons,
     /// background jobs re-parented to usher), send them SIGTERM, give them `--stop-timeout`
     /// (or `LEFTOVER_GRACE`) to exit, then SIGKILL them. Returns at once when none is left.
     fn terminate_leftovers(&self) {
+        // The app's group was killed with it: its other members have SIGKILL pending and are
+        // gone within moments (the app's own exit can be reaped first); they are not left
+        // behind.
+        if self.group_killed {
+            let until = Instant::now() + GROUP_KILL_SETTLE;
+            while self.children_remain() && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
         if !self.children_remain() {
             return;
         }

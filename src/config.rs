@@ -34,6 +34,9 @@ pub struct Config {
     pub hooks: Option<PathBuf>,
     /// The environment usher was started with; the stages turn it into the app's.
     pub env: Environment,
+    /// `(NAME, path)` for each variable the secrets stage read from `NAME_FILE`, so that an
+    /// error about its value can name the file it came from.
+    pub from_files: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -544,6 +547,7 @@ impl Config {
             init,
             hooks: raw.all("hooks").last().map(PathBuf::from),
             env,
+            from_files: Vec::new(),
         })
     }
 }

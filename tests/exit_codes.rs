@@ -169,6 +169,22 @@ fn code_66_migration_files_unusable() {
             "true",
         ]),
     );
+    // A regular file is not a directory, and is said to be one that exists.
+    let db = Sqlite::new("CREATE TABLE a (x INT);\n");
+    let file = db.dir.join("migrations/1_first.sql");
+    for mode in ["auto", "always"] {
+        let out = run(usher()
+            .env("DATABASE_URL", "sqlite::memory:")
+            .env("USHER_MIGRATIONS", &file)
+            .args(["--migrate", mode, "true"]));
+        out.expect_code(66)
+            .expect_stderr_contains("1_first.sql is not a directory");
+        assert!(
+            !out.stderr().contains("does not exist"),
+            "{}",
+            out.describe()
+        );
+    }
 }
 
 #[test]

@@ -351,6 +351,16 @@ fn check_url(variable: &str, url: &str) -> std::result::Result<(), String> {
 /// The migration directory's `.sql` files; a missing directory is an error here (`auto` mode
 /// has already skipped it).
 fn files_in(dir: &Path) -> Result<Vec<SqlFile>> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::new(
+            Kind::MigrationsInvalid,
+            format!(
+                "the migration directory {} is not a directory; set --migrations \
+                 (USHER_MIGRATIONS) to the directory that holds the migration files",
+                dir.display()
+            ),
+        ));
+    }
     if !dir.is_dir() {
         let cwd = std::env::current_dir()
             .map(|d| d.display().to_string())

@@ -364,28 +364,36 @@ fn mask(text: &str, secrets: &[String]) -> String {
 /// before `@`, or after `=` and before the end of a parameter. `None`: nothing to mask.
 fn mask_in_place(text: &str, secret: &str, mask: &str) -> Option<String> {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    let mut changed = false;
-    while let Some(pos) = rest.find(secret) {
-        let before = &rest[..pos];
-        let after = &rest[pos + secret.len()..];
-        let lower = before.to_ascii_lowercase();
-        let userinfo = (before.ends_with(':') || lower.ends_with("%3a")) && after.starts_with('@');
-        let parameter = before.ends_with('=')
+    // `copied`: how much of `text` is in `out`; `from`: where the next search starts. The
+    // context of a match is read in `text` itself, so a match right after another (the
+    // password `:` in `u::@h`) still sees the `:` before it.
+    let (mut copied, mut from) = (0, 0);
+    while let Some(found) = text[from..].find(secret) {
+        let pos = from + found;
+        let before = &text.as_bytes()[..pos];
+        let after = &text[pos + secret.len()..];
+        let encoded_colon =
+            before.len() >= 3 && before[before.len() - 3..].eq_ignore_ascii_case(b"%3a");
+        let userinfo = (before.ends_with(b":") || encoded_colon) && after.starts_with('@');
+        let parameter = before.ends_with(b"=")
             && after.chars().next().is_none_or(|c| {
                 c.is_whitespace() || matches!(c, '&' | '#' | ';' | '"' | '\'' | ',')
             });
-        out.push_str(before);
         if userinfo || parameter {
+            out.push_str(&text[copied..pos]);
             out.push_str(mask);
-            changed = true;
+            copied = pos + secret.len();
+            from = copied;
         } else {
-            out.push_str(secret);
+            // Matches may overlap (`::` in `:::@`): the next search starts one character on.
+            from = pos + secret.chars().next().map_or(1, char::len_utf8);
         }
-        rest = after;
     }
-    out.push_str(rest);
-    changed.then_some(out)
+    if copied == 0 {
+        return None;
+    }
+    out.push_str(&text[copied..]);
+    Some(out)
 }
 
 /// `%41` → `A` (and `+` → space in form encoding); invalid escapes are kept as written,
@@ -671,11 +679,15 @@ mod tests {
                 format!("tcp://user:{p}@db:5432"),
                 format!("postgres://db/app?user=app&password={p}"),
                 format!("  POSTGRES://app:{p}@db/app#frag"),
+                // No `//`: the parsers read no password at all.
+                format!("postgres:app:{p}@127.0.0.1:1/db"),
+                format!("mysql:/root:{p}@db:3306/app"),
             ];
             for url in &urls {
-                let found = passwords(url);
-                // Only the passwords the parser finds are the URL's: a '/' or '#' in the
-                // password ends the authority, and what follows is a path, not a secret.
+                // The passwords the parsers find, and the password as written (up to the last
+                // '@'), which a '/', '?' or '#' in it, or a missing `//`, hides from them.
+                let mut found = passwords(url);
+                found.extend(super::loose_passwords(url));
                 let Some(secret) = found.iter().find(|f| f.chars().count() >= 6) else {
                     continue;
                 };
@@ -794,6 +806,17 @@ mod tests {
         assert!(loose_passwords("1x:u:p@h").is_empty());
         // Read from the values usher is given only: a message is not read loosely.
         assert_eq!(redact("config: a:bcdef@x"), "config: a:bcdef@x");
+    }
+
+    /// Found by fuzz/ (target redact, with the looser reading): the password `:` right after
+    /// the user's `:` was not masked, the match before it having used that `:` up.
+    #[test]
+    fn fuzz_regression_a_colon_password_after_the_colon() {
+        let url = "untP:\\\\utP::@ph8";
+        let out = redact_with(url, &super::registered_forms(url));
+        assert_eq!(out, "untP:\\\\utP:****@ph8");
+        let out = redact_with("pg://u:::@h", &secret_forms("pg://u:::@h"));
+        assert!(!out.contains(":::@"), "{out}");
     }
 
     /// Found by fuzz/ (target redact): usher's readiness parser does not end an authority at

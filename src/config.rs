@@ -326,11 +326,19 @@ impl Raw {
                 let text = v.to_str().ok_or_else(|| {
                     Error::config(format!("{} is not valid UTF-8; fix its value", o.env))
                 })?;
-                text.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(OsString::from)
-                    .collect()
+                let mut items: Vec<String> = Vec::new();
+                for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    // A URL's password may hold a comma: in USHER_WAIT, an item that is not
+                    // a URL of its own continues the one before it (never quoted in part).
+                    match items.last_mut() {
+                        Some(last) if o.flag == "wait" && !item.contains("://") => {
+                            last.push(',');
+                            last.push_str(item);
+                        }
+                        _ => items.push(item.to_string()),
+                    }
+                }
+                items.into_iter().map(OsString::from).collect()
             } else {
                 vec![v.to_os_string()]
             };
@@ -1181,6 +1189,26 @@ mod tests {
         for level in ["error", "warn", "info", "debug"] {
             parse(&["--log-level", level, "true"], &[]).unwrap();
         }
+    }
+
+    /// A comma in a USHER_WAIT URL's password does not split the URL.
+    #[test]
+    fn a_comma_in_a_wait_password_does_not_split_the_url() {
+        let env = [(
+            "USHER_WAIT",
+            "tcp://db:5432, http://u:Hun,ter2,x@api:8080/ready,unix:///run/a.sock",
+        )];
+        let c = parse(&["true"], &env).unwrap();
+        assert_eq!(
+            c.wait.targets,
+            [
+                "tcp://db:5432",
+                "http://u:Hun,ter2,x@api:8080/ready",
+                "unix:///run/a.sock"
+            ]
+        );
+        let e = parse(&["true"], &[("USHER_WAIT", "db:5432,tcp://db:1")]).unwrap_err();
+        assert!(e.message.contains("\"db:5432\""), "{e}");
     }
 
     /// A version beyond 64 bits is said to be out of range, with the largest allowed — not

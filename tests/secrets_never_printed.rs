@@ -249,7 +249,7 @@ fn a_database_url_without_slashes_is_refused_and_never_echoed() {
             for health in [&["health", "db"][..], &["health", "db", "--no-pending"]] {
                 let out = run(usher()
                     .current_dir(dir.path())
-                    .env("DATABASE_URL_FILE", &file)
+                    .env("DATABASE_URL_FILE", file)
                     .args(format)
                     .args(health));
                 out.expect_code(1)
@@ -268,7 +268,8 @@ fn a_database_url_without_slashes_is_refused_and_never_echoed() {
 
 /// A `--wait` URL or `usher health` target whose password holds a character that ends the
 /// authority early ('#', '/', '?', '\') — the parsers then read part of the password as a
-/// port or a path: no error, log line or probe output quotes any part of it, in text or JSON.
+/// port or a path — or a comma (which splits USHER_WAIT's list): no error, log line or probe
+/// output quotes any part of it, in text or JSON.
 #[test]
 fn a_password_that_ends_the_authority_early_is_never_quoted() {
     let port = closed_port();
@@ -281,6 +282,9 @@ fn a_password_that_ends_the_authority_early_is_never_quoted() {
         "Hunter2 Pa55#word",
         "Hun/ter2?Pa55#word",
         "Hunter2'Pa55\"word#x",
+        // A comma does not end the authority, but does end an item of USHER_WAIT's list.
+        "Hunter2,Pa55word",
+        "Hunter2,Pa55/word",
     ];
     let parts = ["Hunter2", "Pa55word", "ter2", "Pa55"];
     for pass in passwords {

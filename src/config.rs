@@ -15,6 +15,17 @@ use crate::environment::Environment;
 use crate::exit::{Error, Result};
 pub use crate::values::{parse_bool, parse_duration, parse_signal};
 
+/// The history formats `--format` accepts (besides `detect`); the database module's
+/// `formats::FORMATS` implements them (a unit test there keeps the two lists equal).
+pub const FORMAT_NAMES: &[&str] = &[
+    "refinery",
+    "sqlx",
+    "prisma",
+    "dbmate",
+    "golang-migrate",
+    "goose",
+];
+
 /// Variables that always accept `NAME_FILE`, whatever `--file-env` says.
 pub const ALWAYS_FILE_ENV: &[&str] = &["DATABASE_URL", "MIGRATION_DATABASE_URL"];
 
@@ -34,6 +45,9 @@ pub struct Config {
     pub hooks: Option<PathBuf>,
     /// The environment usher was started with; the stages turn it into the app's.
     pub env: Environment,
+    /// `(NAME, path)` for each variable the secrets stage read from `NAME_FILE`, so that an
+    /// error about its value can name the file it came from.
+    pub from_files: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -312,11 +326,19 @@ impl Raw {
                 let text = v.to_str().ok_or_else(|| {
                     Error::config(format!("{} is not valid UTF-8; fix its value", o.env))
                 })?;
-                text.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(OsString::from)
-                    .collect()
+                let mut items: Vec<String> = Vec::new();
+                for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    // A URL's password may hold a comma: in USHER_WAIT, an item that is not
+                    // a URL of its own continues the one before it (never quoted in part).
+                    match items.last_mut() {
+                        Some(last) if o.flag == "wait" && !item.contains("://") => {
+                            last.push(',');
+                            last.push_str(item);
+                        }
+                        _ => items.push(item.to_string()),
+                    }
+                }
+                items.into_iter().map(OsString::from).collect()
             } else {
                 vec![v.to_os_string()]
             };
@@ -492,7 +514,15 @@ impl Config {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("migrations")),
             mode: raw.mode("migrate")?,
-            format: raw.text("format")?.filter(|f| f != "auto" && f != "detect"),
+            format: match raw.text("format")? {
+                Some(f) if f == "auto" || f == "detect" => None,
+                Some(f) if FORMAT_NAMES.contains(&f.as_str()) => Some(f),
+                Some(f) => {
+                    let fix = format!("use {} (or detect)", FORMAT_NAMES.join(" or "));
+                    return Err(raw.bad("format", Some(&f), &fix));
+                }
+                None => None,
+            },
             format_from_env: !raw.flagged.contains(&"format"),
             lock_timeout: raw.duration("lock-timeout", Duration::from_secs(600))?,
             on_unknown: match raw.text("on-unknown")?.as_deref() {
@@ -503,10 +533,9 @@ impl Config {
             allow_out_of_order: raw.switch("allow-out-of-order")?,
             baseline: match raw.text("baseline")? {
                 None => None,
-                Some(v) => Some(
-                    migration_version(&v)
-                        .ok_or_else(|| raw.bad("baseline", Some(&v), VERSION_FIX))?,
-                ),
+                Some(v) => {
+                    Some(migration_version(&v).map_err(|fix| raw.bad("baseline", Some(&v), fix))?)
+                }
             },
         };
 
@@ -544,6 +573,7 @@ impl Config {
             init,
             hooks: raw.all("hooks").last().map(PathBuf::from),
             env,
+            from_files: Vec::new(),
         })
     }
 }
@@ -717,9 +747,8 @@ fn subcommand(
                 Error::usage("usher resolve VERSION --applied|--rolled-back: VERSION is missing")
             })?;
             extra(&positionals.collect::<Vec<_>>())?;
-            let version = migration_version(&version).ok_or_else(|| {
-                Error::usage(format!("usher resolve: {version:?}: {VERSION_FIX}"))
-            })?;
+            let version = migration_version(&version)
+                .map_err(|fix| Error::usage(format!("usher resolve: {version:?}: {fix}")))?;
             let mut mark = None;
             for (flag, _) in &flags {
                 let m = match flag.as_str() {
@@ -751,9 +780,8 @@ fn subcommand(
                 .next()
                 .ok_or_else(|| Error::usage("usher baseline VERSION: VERSION is missing"))?;
             extra(&positionals.collect::<Vec<_>>())?;
-            let version = migration_version(&version).ok_or_else(|| {
-                Error::usage(format!("usher baseline: {version:?}: {VERSION_FIX}"))
-            })?;
+            let version = migration_version(&version)
+                .map_err(|fix| Error::usage(format!("usher baseline: {version:?}: {fix}")))?;
             Ok(Command::Baseline { version })
         }
         "health" => {
@@ -812,13 +840,13 @@ fn valid_env_name(name: &str) -> bool {
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
+/// The levels --help and README document, and no others.
 fn parse_level(v: &str) -> Option<tracing::Level> {
-    Some(match v.to_ascii_lowercase().as_str() {
+    Some(match v {
         "info" => tracing::Level::INFO,
         "error" => tracing::Level::ERROR,
-        "warn" | "warning" => tracing::Level::WARN,
+        "warn" => tracing::Level::WARN,
         "debug" => tracing::Level::DEBUG,
-        "trace" => tracing::Level::TRACE,
         _ => return None,
     })
 }
@@ -838,17 +866,22 @@ fn parse_rewrite(v: &str) -> Option<SignalRewrite> {
 const VERSION_FIX: &str = "give a migration version (a whole number), or a migration name that \
                            starts with one (Prisma's 20240101120000_init)";
 
+/// What `usher resolve` and `usher baseline` say about a whole number beyond 64 bits.
+const VERSION_TOO_LARGE: &str =
+    "out of range: a migration version is at most 9223372036854775807 (a signed 64-bit number)";
+
 /// A migration version: a whole number, or the number a migration's name starts with, before
-/// an underscore (Prisma's folder names, golang-migrate's and dbmate's file names).
-fn migration_version(text: &str) -> Option<i64> {
+/// an underscore (Prisma's folder names, golang-migrate's and dbmate's file names). The error
+/// is the fix to show.
+fn migration_version(text: &str) -> std::result::Result<i64, &'static str> {
     let digits = match text.split_once('_') {
         Some((digits, _)) => digits,
         None => text,
     };
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+        return Err(VERSION_FIX);
     }
-    digits.parse().ok()
+    digits.parse().map_err(|_| VERSION_TOO_LARGE)
 }
 
 /// `usher --help`: every option with its variable and default, the subcommands, the exit codes.
@@ -1102,6 +1135,108 @@ mod tests {
         assert!(e.message.contains("10m"), "{e}");
         let e = parse(&["--file-env", "A-B", "true"], &[]).unwrap_err();
         assert!(e.message.contains("A-B"), "{e}");
+    }
+
+    /// Every option with an enumerated value: an unknown value is a usage error (64) naming
+    /// the flag when it came from the flag, a configuration error (78) naming the variable
+    /// when it came from the variable, and the message lists what is accepted.
+    #[test]
+    fn unknown_values_of_enumerated_options_are_refused_where_they_came_from() {
+        for (flag, variable, bad, accepted) in [
+            ("format", "USHER_FORMAT", "flyway", "golang-migrate"),
+            ("format", "USHER_FORMAT", "SQLX", "refinery"),
+            ("migrate", "USHER_MIGRATE", "sometimes", "always"),
+            ("init", "USHER_INIT", "yes", "never"),
+            ("on-unknown", "USHER_ON_UNKNOWN", "ignore", "warn or error"),
+            ("log-format", "USHER_LOG_FORMAT", "logfmt", "text or json"),
+            (
+                "log-level",
+                "USHER_LOG_LEVEL",
+                "trace",
+                "error, warn, info or debug",
+            ),
+            (
+                "log-level",
+                "USHER_LOG_LEVEL",
+                "warning",
+                "error, warn, info or debug",
+            ),
+            (
+                "log-level",
+                "USHER_LOG_LEVEL",
+                "INFO",
+                "error, warn, info or debug",
+            ),
+            (
+                "log-level",
+                "USHER_LOG_LEVEL",
+                "verbose",
+                "error, warn, info or debug",
+            ),
+        ] {
+            let e = parse(&[&format!("--{flag}"), bad, "true"], &[]).unwrap_err();
+            assert_eq!(e.kind, crate::exit::Kind::Usage, "--{flag} {bad}: {e}");
+            assert!(e.message.starts_with(&format!("--{flag}: ")), "{e}");
+            assert!(e.message.contains(accepted), "{e}");
+            let e = parse(&["true"], &[(variable, bad)]).unwrap_err();
+            assert_eq!(e.kind, crate::exit::Kind::Config, "{variable}={bad}: {e}");
+            assert!(e.message.starts_with(&format!("{variable}: ")), "{e}");
+            assert!(e.message.contains(accepted), "{e}");
+        }
+        for name in FORMAT_NAMES.iter().chain(&["detect", "auto"]) {
+            parse(&["--format", name, "true"], &[]).unwrap();
+        }
+        for level in ["error", "warn", "info", "debug"] {
+            parse(&["--log-level", level, "true"], &[]).unwrap();
+        }
+    }
+
+    /// A comma in a USHER_WAIT URL's password does not split the URL.
+    #[test]
+    fn a_comma_in_a_wait_password_does_not_split_the_url() {
+        let env = [(
+            "USHER_WAIT",
+            "tcp://db:5432, http://u:Hun,ter2,x@api:8080/ready,unix:///run/a.sock",
+        )];
+        let c = parse(&["true"], &env).unwrap();
+        assert_eq!(
+            c.wait.targets,
+            [
+                "tcp://db:5432",
+                "http://u:Hun,ter2,x@api:8080/ready",
+                "unix:///run/a.sock"
+            ]
+        );
+        let e = parse(&["true"], &[("USHER_WAIT", "db:5432,tcp://db:1")]).unwrap_err();
+        assert!(e.message.contains("\"db:5432\""), "{e}");
+    }
+
+    /// A version beyond 64 bits is said to be out of range, with the largest allowed — not
+    /// "not a whole number" — by the subcommands (64), --baseline (64) and USHER_BASELINE (78).
+    #[test]
+    fn versions_beyond_64_bits_are_out_of_range() {
+        for big in [
+            "9223372036854775808",
+            "99999999999999999999",
+            "18446744073709551616_init",
+        ] {
+            for sub in [vec!["resolve", big, "--applied"], vec!["baseline", big]] {
+                let e = parse(&sub, &[]).unwrap_err();
+                assert_eq!(e.kind, crate::exit::Kind::Usage, "{e}");
+                assert!(e.message.contains("out of range"), "{e}");
+                assert!(e.message.contains("9223372036854775807"), "{e}");
+                assert!(!e.message.contains("whole number"), "{e}");
+            }
+            let e = parse(&["--baseline", big, "true"], &[]).unwrap_err();
+            assert_eq!(e.kind, crate::exit::Kind::Usage, "{e}");
+            assert!(e.message.contains("out of range"), "{e}");
+            let e = parse(&["true"], &[("USHER_BASELINE", big)]).unwrap_err();
+            assert_eq!(e.kind, crate::exit::Kind::Config, "{e}");
+            assert!(e.message.starts_with("USHER_BASELINE: "), "{e}");
+            assert!(e.message.contains("9223372036854775807"), "{e}");
+        }
+        assert_eq!(migration_version("9223372036854775807"), Ok(i64::MAX));
+        assert_eq!(migration_version("x1"), Err(VERSION_FIX));
     }
 
     #[test]

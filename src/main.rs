@@ -135,7 +135,10 @@ fn boot(mut config: Config, startup: &Startup) -> Result<i32> {
             // nothing about them (its output is one line), and never exits 2, which Docker
             // reserves.
             match secrets::resolve(&mut config.env, &config.file_env, startup) {
-                Ok(done) => register_resolved(&done, &config.env),
+                Ok(done) => {
+                    register_resolved(&done, &config.env);
+                    config.from_files = done.into_iter().map(|d| (d.name, d.file)).collect();
+                }
                 Err(e) => {
                     println!("unhealthy: {}", redact::redact(&e.message));
                     return Ok(Kind::Unhealthy.code());
@@ -216,6 +219,7 @@ fn resolve_secrets(config: &mut Config, startup: &Startup) -> Result<()> {
     register_resolved(&done, &config.env);
     for done in done {
         info!(step = "secrets", file = %done.file, "{} set from its _FILE", done.name);
+        config.from_files.push((done.name, done.file));
     }
     Ok(())
 }

@@ -47,7 +47,7 @@ fn with_known<R>(f: impl FnOnce(&mut Vec<String>) -> R) -> R {
 /// Registers the passwords `value` holds when it is a URL, so that every later message masks
 /// them. Values that are not URLs, or URLs without a password, register nothing.
 pub fn register_url(value: &str) {
-    let found = secret_forms(value);
+    let found = registered_forms(value);
     if found.is_empty() {
         return;
     }
@@ -87,8 +87,52 @@ pub fn redact_with(text: &str, secrets: &[String]) -> String {
 /// Every form in which a message could show the passwords of the URL `value`: empty when
 /// `value` is not a URL or holds no password.
 pub fn secret_forms(value: &str) -> Vec<String> {
+    forms_of(passwords(value))
+}
+
+/// What `register_url` registers for a value usher was given: `secret_forms`, and the forms
+/// of the passwords a looser reading finds (`loose_passwords`). Only given values are read
+/// loosely, never the messages being redacted.
+pub fn registered_forms(value: &str) -> Vec<String> {
+    let mut raws = passwords(value);
+    for p in loose_passwords(value) {
+        if !raws.contains(&p) {
+            raws.push(p);
+        }
+    }
+    forms_of(raws)
+}
+
+/// The password of `value` read as a person would write it, when the parsers read none or a
+/// shorter one: after `scheme:` (and any slashes), the userinfo runs to the *last* `@` of the
+/// value and the password from its first `:`. A password holding an unencoded `#`, `/` or
+/// `?` ends the authority early for the parsers (`http://u:Hunter2#Pa55@h/`), and a value
+/// without `//` has no authority for them at all (`postgres:u:Hunter2@h/db`); either is still
+/// quoted whole by messages about it.
+pub fn loose_passwords(value: &str) -> Vec<String> {
+    let value = value.trim_start_matches(|c: char| c <= ' ');
+    let Some((scheme, rest)) = value.split_once(':') else {
+        return Vec::new();
+    };
+    let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    let rest = rest.trim_start_matches(['/', '\\']);
+    let password = rest
+        .rsplit_once('@')
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .map(|(_, password)| password);
+    match password {
+        Some(p) if is_scheme && !p.is_empty() => vec![p.to_string()],
+        _ => Vec::new(),
+    }
+}
+
+/// Every printable form of each of the passwords `raws`.
+fn forms_of(raws: Vec<String>) -> Vec<String> {
     let mut forms = Vec::new();
-    for raw in passwords(value) {
+    for raw in raws {
         let mut add = |s: String| {
             if !s.is_empty() && !forms.contains(&s) {
                 forms.push(s);
@@ -124,14 +168,17 @@ pub fn secret_forms(value: &str) -> Vec<String> {
     forms
 }
 
-/// `s` as written, and as `escape_debug` (Debug output) and `escape_default` show it. Built
+/// `s` as written, as `escape_debug`, `escape_default` and Debug output (`{:?}`) show it. Built
 /// with `format!` rather than `.to_string()`, which would inline each escape iterator into a
 /// copy of its own string building (~4 KB).
-fn with_escapes(s: &str) -> [String; 3] {
+fn with_escapes(s: &str) -> [String; 4] {
+    // `{:?}` of a string escapes `"` but not `'`, unlike `escape_debug`.
+    let debug = format!("{s:?}");
     [
         s.to_string(),
         format!("{}", s.escape_debug()),
         format!("{}", s.escape_default()),
+        debug[1..debug.len() - 1].to_string(),
     ]
 }
 
@@ -317,28 +364,36 @@ fn mask(text: &str, secrets: &[String]) -> String {
 /// before `@`, or after `=` and before the end of a parameter. `None`: nothing to mask.
 fn mask_in_place(text: &str, secret: &str, mask: &str) -> Option<String> {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    let mut changed = false;
-    while let Some(pos) = rest.find(secret) {
-        let before = &rest[..pos];
-        let after = &rest[pos + secret.len()..];
-        let lower = before.to_ascii_lowercase();
-        let userinfo = (before.ends_with(':') || lower.ends_with("%3a")) && after.starts_with('@');
-        let parameter = before.ends_with('=')
+    // `copied`: how much of `text` is in `out`; `from`: where the next search starts. The
+    // context of a match is read in `text` itself, so a match right after another (the
+    // password `:` in `u::@h`) still sees the `:` before it.
+    let (mut copied, mut from) = (0, 0);
+    while let Some(found) = text[from..].find(secret) {
+        let pos = from + found;
+        let before = &text.as_bytes()[..pos];
+        let after = &text[pos + secret.len()..];
+        let encoded_colon =
+            before.len() >= 3 && before[before.len() - 3..].eq_ignore_ascii_case(b"%3a");
+        let userinfo = (before.ends_with(b":") || encoded_colon) && after.starts_with('@');
+        let parameter = before.ends_with(b"=")
             && after.chars().next().is_none_or(|c| {
                 c.is_whitespace() || matches!(c, '&' | '#' | ';' | '"' | '\'' | ',')
             });
-        out.push_str(before);
         if userinfo || parameter {
+            out.push_str(&text[copied..pos]);
             out.push_str(mask);
-            changed = true;
+            copied = pos + secret.len();
+            from = copied;
         } else {
-            out.push_str(secret);
+            // Matches may overlap (`::` in `:::@`): the next search starts one character on.
+            from = pos + secret.chars().next().map_or(1, char::len_utf8);
         }
-        rest = after;
     }
-    out.push_str(rest);
-    changed.then_some(out)
+    if copied == 0 {
+        return None;
+    }
+    out.push_str(&text[copied..]);
+    Some(out)
 }
 
 /// `%41` → `A` (and `+` → space in form encoding); invalid escapes are kept as written,
@@ -624,11 +679,15 @@ mod tests {
                 format!("tcp://user:{p}@db:5432"),
                 format!("postgres://db/app?user=app&password={p}"),
                 format!("  POSTGRES://app:{p}@db/app#frag"),
+                // No `//`: the parsers read no password at all.
+                format!("postgres:app:{p}@127.0.0.1:1/db"),
+                format!("mysql:/root:{p}@db:3306/app"),
             ];
             for url in &urls {
-                let found = passwords(url);
-                // Only the passwords the parser finds are the URL's: a '/' or '#' in the
-                // password ends the authority, and what follows is a path, not a secret.
+                // The passwords the parsers find, and the password as written (up to the last
+                // '@'), which a '/', '?' or '#' in it, or a missing `//`, hides from them.
+                let mut found = passwords(url);
+                found.extend(super::loose_passwords(url));
                 let Some(secret) = found.iter().find(|f| f.chars().count() >= 6) else {
                     continue;
                 };
@@ -670,6 +729,94 @@ mod tests {
             }
         }
         assert!(checked > 1000, "only {checked} URLs had a password");
+    }
+
+    /// A password holding a character that ends the authority early for the parsers ('#',
+    /// '/', '?', '\\'), or a URL with a scheme but no `//`: the parsers read no password (or
+    /// a shorter one), yet messages quote the value whole. Registered by the looser reading,
+    /// no part of the password survives in any output that can be driven without a server.
+    #[test]
+    fn a_password_the_parsers_cut_short_or_miss_is_never_shown() {
+        use crate::config::Config;
+        use crate::environment::Environment;
+        for pass in [
+            "Hunter2#Pa55",
+            "Hunter2/Pa55",
+            "Hunter2?Pa55",
+            "Hunter2\\Pa55",
+            "#Hunter2Pa55",
+            "Hunter2Pa55?",
+            "Hun#ter2/Pa55?x",
+            "Hunter2 Pa55#x",
+            "Hunter2'Pa55/\"x",
+            "Hunter2@Pa55#x",
+        ] {
+            for url in [
+                format!("http://user:{pass}@127.0.0.1:1/healthz"),
+                format!("http://user:{pass}@[::1]:8080/"),
+                format!("tcp://user:{pass}@db:5432"),
+                format!("redis://user:{pass}@db:6379/0"),
+                format!("postgres://app:{pass}@db:5432/app"),
+                format!("postgres:app:{pass}@db/app"),
+                format!("postgres:/app:{pass}@db/app"),
+                format!("postgres:\\\\app:{pass}@db/app"),
+                format!("mysql:app:{pass}@db:3306/app"),
+                format!("tcp:user:{pass}@db:5432"),
+            ] {
+                super::with_known(Vec::clear);
+                super::register_url(&url);
+                let mut outputs = vec![
+                    redact(&url),
+                    redact(&format!("error connecting to {url}: timed out")),
+                    redact(&format!("error: {url:?} is bad")),
+                ];
+                if let Err(fix) = crate::readiness::Target::parse(&url) {
+                    outputs.push(redact(&fix));
+                }
+                let args = ["--wait", &url, "true"].map(Into::into).to_vec();
+                if let Err(e) = Config::from_args(args, Environment::default()) {
+                    outputs.push(redact(&e.message));
+                }
+                let env = Environment::from_pairs([("USHER_WAIT", url.as_str())]);
+                if let Err(e) = Config::from_args(vec!["true".into()], env) {
+                    outputs.push(redact(&e.message));
+                }
+                #[cfg(feature = "_db")]
+                if let Err(e) = crate::db::backend_for("DATABASE_URL", &url) {
+                    outputs.push(redact(&e.message));
+                }
+                for out in &outputs {
+                    for part in ["Hunter2", "Pa55", "ter2"] {
+                        assert!(!out.contains(part), "{url:?}: {part:?} in {out:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_looser_reading_finds_what_the_parsers_miss() {
+        use super::loose_passwords;
+        assert_eq!(loose_passwords("http://u:a#b@h/"), ["a#b"]);
+        assert_eq!(loose_passwords("postgres:u:pw@h/db"), ["pw"]);
+        assert_eq!(loose_passwords(" postgres:\\\\u:p/w@h"), ["p/w"]);
+        assert_eq!(loose_passwords("postgres://u:p@h@i/x?y"), ["p@h"]);
+        assert!(loose_passwords("mysql:Hunter2Pa55").is_empty());
+        assert!(loose_passwords("host=db password=x").is_empty());
+        assert!(loose_passwords("1x:u:p@h").is_empty());
+        // Read from the values usher is given only: a message is not read loosely.
+        assert_eq!(redact("config: a:bcdef@x"), "config: a:bcdef@x");
+    }
+
+    /// Found by fuzz/ (target redact, with the looser reading): the password `:` right after
+    /// the user's `:` was not masked, the match before it having used that `:` up.
+    #[test]
+    fn fuzz_regression_a_colon_password_after_the_colon() {
+        let url = "untP:\\\\utP::@ph8";
+        let out = redact_with(url, &super::registered_forms(url));
+        assert_eq!(out, "untP:\\\\utP:****@ph8");
+        let out = redact_with("pg://u:::@h", &secret_forms("pg://u:::@h"));
+        assert!(!out.contains(":::@"), "{out}");
     }
 
     /// Found by fuzz/ (target redact): usher's readiness parser does not end an authority at

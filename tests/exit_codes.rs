@@ -136,6 +136,125 @@ fn code_64_usage() {
     expect(64, usher().arg("--bogus"));
     expect(64, usher().args(["--wait-timeout", "soon", "true"]));
     expect(64, usher().args(["--user", "4294967296", "true"]));
+    // A bad flag value is refused by the configuration step, before any other step runs.
+    let db = Sqlite::new("CREATE TABLE a (x INT);\n");
+    run(db.usher().args(["--format", "flyway", "true"]))
+        .expect_code(64)
+        .expect_stderr_contains("config: error: --format: invalid value \"flyway\"")
+        .expect_stderr_contains("golang-migrate");
+    run(db.usher().args(["--log-level", "trace", "true"]))
+        .expect_code(64)
+        .expect_stderr_contains("--log-level");
+}
+
+/// A version beyond 64 bits is a whole number: it is said to be out of range, with the
+/// largest version allowed, by the exit code of where it came from.
+#[test]
+fn versions_beyond_64_bits_are_out_of_range() {
+    let db = Sqlite::new("CREATE TABLE a (x INT);\n");
+    for big in [
+        "9223372036854775808",
+        "99999999999999999999",
+        "18446744073709551616_init",
+    ] {
+        for args in [
+            vec!["resolve", big, "--applied"],
+            vec!["resolve", big, "--rolled-back"],
+            vec!["baseline", big],
+            vec!["--baseline", big, "migrate"],
+            vec!["--baseline", big, "true"],
+        ] {
+            let out = run(db.usher().args(&args));
+            out.expect_code(64)
+                .expect_stderr_contains("out of range")
+                .expect_stderr_contains("9223372036854775807");
+            assert!(!out.stderr().contains("whole number"), "{}", out.describe());
+        }
+        let out = run(db.usher().env("USHER_BASELINE", big).arg("migrate"));
+        out.expect_code(78)
+            .expect_stderr_contains("USHER_BASELINE: ")
+            .expect_stderr_contains("out of range")
+            .expect_stderr_contains("9223372036854775807");
+    }
+    // The largest version itself is accepted.
+    run(db
+        .usher()
+        .args(["resolve", "9223372036854775807", "--applied"]))
+    .expect_stderr_contains("9223372036854775807");
+}
+
+/// Every option README's table documents with an enumerated value — `auto|always|never` in
+/// the flag column, or the names in backticks of a `NAME`/`LEVEL` option's meaning — accepts
+/// each documented value, and refuses any other: exit 64 naming the flag when it came from
+/// the flag, 78 naming the variable when it came from the variable (the sentence under
+/// README's table), before any other step runs.
+#[test]
+fn enumerated_options_accept_their_documented_values_only() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let mut checked = Vec::new();
+    for row in readme.lines().filter(|l| l.starts_with("| `--")) {
+        let cells: Vec<&str> = row.trim_matches('|').split(" | ").map(str::trim).collect();
+        let (flag_cell, variable, meaning) = (cells[0], cells[1].trim_matches('`'), cells[3]);
+        let flag_cell = flag_cell.split('`').nth(1).unwrap();
+        let Some((flag, value)) = flag_cell.split_once(' ') else {
+            continue;
+        };
+        let values: Vec<String> = if value.contains("\\|") {
+            value.split("\\|").map(str::to_string).collect()
+        } else if value == "NAME" || value == "LEVEL" {
+            meaning
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect()
+        } else {
+            continue;
+        };
+        assert!(values.len() >= 2, "{row}");
+        for v in &values {
+            let out = run(usher().args([flag, v.as_str(), "true"]));
+            assert!(
+                ![64, 78].contains(&out.code().unwrap_or(0)),
+                "{flag} {v} is documented but refused\n{}",
+                out.describe()
+            );
+            let out = run(usher().env(variable, v).arg("true"));
+            assert!(
+                ![64, 78].contains(&out.code().unwrap_or(0)),
+                "{variable}={v} is documented but refused\n{}",
+                out.describe()
+            );
+        }
+        for bad in ["bogus", "trace", "flyway", "Always", "", "json,text"] {
+            if values.iter().any(|v| v == bad) {
+                continue;
+            }
+            run(usher().args([flag, bad, "true"]))
+                .expect_code(64)
+                .expect_stderr_contains(&format!("{flag}: invalid value"));
+            if !bad.is_empty() {
+                run(usher().env(variable, bad).arg("true"))
+                    .expect_code(78)
+                    .expect_stderr_contains(&format!("{variable}: invalid value"));
+            }
+        }
+        checked.push(flag.to_string());
+    }
+    for flag in [
+        "--migrate",
+        "--format",
+        "--on-unknown",
+        "--init",
+        "--log-format",
+        "--log-level",
+    ] {
+        assert!(
+            checked.iter().any(|c| c == flag),
+            "{flag} not checked: {checked:?}"
+        );
+    }
 }
 
 #[test]
@@ -169,6 +288,22 @@ fn code_66_migration_files_unusable() {
             "true",
         ]),
     );
+    // A regular file is not a directory, and is said to be one that exists.
+    let db = Sqlite::new("CREATE TABLE a (x INT);\n");
+    let file = db.dir.join("migrations/1_first.sql");
+    for mode in ["auto", "always"] {
+        let out = run(usher()
+            .env("DATABASE_URL", "sqlite::memory:")
+            .env("USHER_MIGRATIONS", &file)
+            .args(["--migrate", mode, "true"]));
+        out.expect_code(66)
+            .expect_stderr_contains("1_first.sql is not a directory");
+        assert!(
+            !out.stderr().contains("does not exist"),
+            "{}",
+            out.describe()
+        );
+    }
 }
 
 #[test]
@@ -308,6 +443,20 @@ fn code_78_configuration() {
             .env("DATABASE_URL_FILE", "/nonexistent/usher")
             .arg("true"),
     );
+    let db = Sqlite::new("CREATE TABLE a (x INT);\n");
+    run(db.usher().env("USHER_FORMAT", "flyway").arg("true"))
+        .expect_code(78)
+        .expect_stderr_contains("config: error: USHER_FORMAT: invalid value \"flyway\"");
+    run(usher().env("USHER_LOG_LEVEL", "trace").arg("true"))
+        .expect_code(78)
+        .expect_stderr_contains("USHER_LOG_LEVEL: invalid value \"trace\"");
+    // A database URL with no `//` is refused before anything connects.
+    run(db
+        .usher()
+        .env("DATABASE_URL", "postgres:u:Hunter2Pa55@h/db")
+        .arg("migrate"))
+    .expect_code(78)
+    .expect_stderr_contains("DATABASE_URL is not a well-formed URL");
 }
 
 #[test]

@@ -187,3 +187,140 @@ fn a_value_that_is_not_a_url_is_never_echoed() {
         }
     }
 }
+
+/// A value with a database scheme but no `//` (a typo, or a password file whose password
+/// starts with `postgres:`) is a URL to the parser sqlx uses — one with no host, which would
+/// connect to localhost and be quoted whole as "the URL". It is refused before anything
+/// connects (78, naming the variable or its `_FILE`), and no part of it is printed, on every
+/// path: the app's start-up, migrate, status, health db; text and JSON logs.
+#[test]
+fn a_database_url_without_slashes_is_refused_and_never_echoed() {
+    let dir = migrations();
+    let port = closed_port();
+    let secret = "Hunter2Pa55word";
+    let values = [
+        format!("postgres:u:{secret}@127.0.0.1:{port}/db"),
+        format!("postgres:/u:{secret}@127.0.0.1:{port}/db"),
+        format!("postgres:\\\\u:{secret}@h/db"),
+        format!("postgresql:/\\u:{secret}@h/db"),
+        format!("POSTGRES:{secret}"),
+        format!("postgres:{secret}"),
+        format!("mysql:{secret}"),
+        format!("mariadb:u:{secret}@127.0.0.1:{port}/db"),
+        format!("sqlite:{secret}"),
+        format!("sqlite:{secret}.db"),
+    ];
+    for value in &values {
+        let file = dir.join("secret");
+        std::fs::write(&file, format!("{value}\n")).unwrap();
+        for format in formats() {
+            let app = |cmd: &mut std::process::Command, args: &[&str]| {
+                let out = run(cmd
+                    .current_dir(dir.path())
+                    .args(format)
+                    .args(["--wait-timeout", "300ms", "--migrations"])
+                    .arg(dir.path())
+                    .args(args));
+                out.expect_code(78)
+                    .expect_stderr_contains("is not a well-formed URL");
+                never_printed(&out, &[secret, value]);
+                out
+            };
+            let env = |var: &str, value: &std::ffi::OsStr| {
+                let mut cmd = usher();
+                cmd.env(var, value);
+                cmd
+            };
+            let (url, file) = (value.as_ref(), file.as_os_str());
+            app(&mut env("DATABASE_URL", url), &["migrate"])
+                .expect_stderr_contains("DATABASE_URL is not");
+            app(&mut env("DATABASE_URL", url), &["--", "true"]);
+            app(&mut env("DATABASE_URL_FILE", file), &["--", "true"])
+                .expect_stderr_contains("DATABASE_URL (read from DATABASE_URL_FILE=");
+            app(&mut env("DATABASE_URL_FILE", file), &["migrate"]);
+            app(&mut env("MIGRATION_DATABASE_URL_FILE", file), &["status"]).expect_stderr_contains(
+                "MIGRATION_DATABASE_URL (read from MIGRATION_DATABASE_URL_FILE=",
+            );
+            app(
+                &mut env("MIGRATION_DATABASE_URL", url),
+                &["resolve", "1", "--applied"],
+            );
+            app(&mut env("DATABASE_URL", url), &["baseline", "1"]);
+            for health in [&["health", "db"][..], &["health", "db", "--no-pending"]] {
+                let out = run(usher()
+                    .current_dir(dir.path())
+                    .env("DATABASE_URL_FILE", file)
+                    .args(format)
+                    .args(health));
+                out.expect_code(1)
+                    .expect_stdout_contains("unhealthy: db: DATABASE_URL (read from");
+                never_printed(&out, &[secret, value]);
+            }
+        }
+        // SQLite was never asked to create a file named after the secret.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.contains(secret)), "{names:?}");
+    }
+}
+
+/// A `--wait` URL or `usher health` target whose password holds a character that ends the
+/// authority early ('#', '/', '?', '\') — the parsers then read part of the password as a
+/// port or a path — or a comma (which splits USHER_WAIT's list): no error, log line or probe
+/// output quotes any part of it, in text or JSON.
+#[test]
+fn a_password_that_ends_the_authority_early_is_never_quoted() {
+    let port = closed_port();
+    let passwords = [
+        "Hunter2#Pa55word",
+        "Hunter2/Pa55word",
+        "Hunter2?Pa55word",
+        "Hunter2\\Pa55word",
+        "#Hunter2Pa55word",
+        "Hunter2 Pa55#word",
+        "Hun/ter2?Pa55#word",
+        "Hunter2'Pa55\"word#x",
+        // A comma does not end the authority, but does end an item of USHER_WAIT's list.
+        "Hunter2,Pa55word",
+        "Hunter2,Pa55/word",
+    ];
+    let parts = ["Hunter2", "Pa55word", "ter2", "Pa55"];
+    for pass in passwords {
+        for url in [
+            format!("http://user:{pass}@127.0.0.1:{port}/healthz"),
+            format!("http://user:{pass}@127.0.0.1/"),
+            format!("http://user:{pass}@[::1]:{port}/"),
+            format!("tcp://user:{pass}@127.0.0.1:{port}"),
+            format!("tcp://user:{pass}@db"),
+        ] {
+            for format in formats() {
+                let wait = ["--wait", url.as_str(), "--wait-timeout", "300ms", "true"];
+                let out = run(usher().args(format).args(wait));
+                assert!(
+                    [64, 69].contains(&out.code().unwrap_or(0)),
+                    "{}",
+                    out.describe()
+                );
+                never_printed(&out, &parts);
+                let out = run(usher()
+                    .env("USHER_WAIT", &url)
+                    .env("USHER_WAIT_TIMEOUT", "300ms")
+                    .args(format)
+                    .arg("true"));
+                assert!(
+                    [78, 69].contains(&out.code().unwrap_or(0)),
+                    "{}",
+                    out.describe()
+                );
+                never_printed(&out, &parts);
+                let out = run(usher()
+                    .args(format)
+                    .args(["health", &url, "--timeout", "300ms"]));
+                out.expect_code(1);
+                never_printed(&out, &parts);
+            }
+        }
+    }
+}

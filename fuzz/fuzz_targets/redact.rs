@@ -4,6 +4,10 @@
 //! the URL, in the form written or percent-decoded. (A password of one to three characters is
 //! checked where it stands as a userinfo password: it is not masked wherever its characters
 //! occur.)
+//!
+//! The same holds for the password as a person reads it where those parsers read none or a
+//! shorter one (`http://u:Hunter2#Pa55@h/`, `postgres:u:Hunter2@h/db`: the userinfo runs to
+//! the last `@`), for a value usher was given (`redact::registered_forms`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -36,11 +40,12 @@ fn check(text: &str) {
         }
     }
     secrets.extend(readiness_passwords(text));
+    secrets.extend(read_as_written(text));
     secrets.retain(|s| !s.is_empty());
     if secrets.is_empty() {
         return;
     }
-    let forms = redact::secret_forms(text);
+    let forms = redact::registered_forms(text);
     for message in [
         text.to_string(),
         format!("error connecting to {text}: timed out"),
@@ -83,6 +88,36 @@ fn readiness_passwords(url: &str) -> Vec<String> {
         && let Some((_, password)) = decoded.split_once(':')
     {
         found.push(password.to_string());
+    }
+    found
+}
+
+/// The password as written, read without a parser's rules: after `scheme:` and any slashes
+/// or backslashes, the userinfo ends at the last '@' of the value, the password starts after
+/// its first ':' — and percent-decoded.
+fn read_as_written(text: &str) -> Vec<String> {
+    let text = text.trim_start_matches(|c: char| c <= ' ');
+    let Some(colon) = text.find(':') else {
+        return Vec::new();
+    };
+    let scheme = &text[..colon];
+    if !scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    {
+        return Vec::new();
+    }
+    let rest = text[colon + 1..].trim_start_matches(['/', '\\']);
+    let Some(at) = rest.rfind('@') else {
+        return Vec::new();
+    };
+    let Some((_, password)) = rest[..at].split_once(':') else {
+        return Vec::new();
+    };
+    let mut found = vec![password.to_string()];
+    if let Ok(decoded) = percent_decode(password) {
+        found.push(decoded);
     }
     found
 }

@@ -122,7 +122,7 @@ pub fn health(
         Some((_, Err(e))) => return Err(e.message),
         None => return Err("DATABASE_URL is not set".to_string()),
     };
-    check_url(variable, url)?;
+    check_url(&source_of(config, variable), url)?;
     let dir = &config.migrate.dir;
     let files = if no_pending && dir.is_dir() {
         source::list(dir).map_err(|e| e.message)?
@@ -206,6 +206,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// `host=… password=…` string, or a password file's contents when `DATABASE_URL_FILE` names
 /// the wrong file. Only a well-known scheme is named.
 pub(crate) fn backend_for(var: &str, url: &str) -> Result<Backend> {
+    check_authority(var, url).map_err(Error::config)?;
     let expected = format!(
         "expected a URL such as postgres://app@db:5432/app (a password goes after the user: \
          app:PASSWORD@db), with one of the schemes {}",
@@ -267,11 +268,50 @@ pub(crate) fn backend_for(var: &str, url: &str) -> Result<Backend> {
 fn database_url(config: &Config) -> Result<Option<(&'static str, &str)>> {
     for var in ["MIGRATION_DATABASE_URL", "DATABASE_URL"] {
         if let Some(url) = config.env.text(var)? {
-            check_url(var, url).map_err(Error::config)?;
+            check_url(&source_of(config, var), url).map_err(Error::config)?;
             return Ok(Some((var, url)));
         }
     }
     Ok(None)
+}
+
+/// How errors name the variable `var`: with the file it came from when the secrets stage
+/// read it from `var_FILE` (that variable is gone from the environment by then).
+fn source_of(config: &Config, var: &str) -> String {
+    match config.from_files.iter().find(|(name, _)| name == var) {
+        Some((_, file)) => format!("{var} (read from {var}_FILE={file})"),
+        None => var.to_string(),
+    }
+}
+
+/// A database URL must have an authority: `//` right after `scheme:`. The URL parser sqlx
+/// uses also accepts `postgres:user:PASSWORD@host/db`, `postgres:/user:…`,
+/// `postgres:\\user:…` or a password file's `mysql:PASSWORD` — as a URL with no host (sqlx
+/// then connects to localhost) whose password redaction cannot find by structure, and every
+/// message would quote the whole value as "the URL". Such a value is refused before anything
+/// else, naming the variable (`label`) and the expected shape, and is never shown.
+fn check_authority(label: &str, url: &str) -> std::result::Result<(), String> {
+    let Some((scheme, rest)) = url.split_once(':') else {
+        return Ok(());
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    let expected = match scheme.as_str() {
+        "postgres" | "postgresql" => "postgres://USER:PASSWORD@HOST:5432/DATABASE",
+        "mysql" | "mariadb" => "mysql://USER:PASSWORD@HOST:3306/DATABASE",
+        "sqlite" => "sqlite:///absolute/path.db, sqlite://relative/path.db or sqlite::memory:",
+        _ => return Ok(()),
+    };
+    let usable = rest.starts_with("//")
+        || (scheme == "sqlite" && rest.starts_with(":memory:"))
+        // A bare `mysql:` or `sqlite:` holds nothing to hide: check_url says what it lacks.
+        || (rest.is_empty() && !scheme.starts_with("postgres"));
+    match usable {
+        true => Ok(()),
+        false => Err(format!(
+            "{label} is not a well-formed URL: \"{scheme}:\" must be followed by // and the \
+             host; expected {expected} (the value is not shown: it may hold a password)"
+        )),
+    }
 }
 
 /// What a URL must name before any connection is tried, so a URL no attempt can use is a
@@ -279,6 +319,7 @@ fn database_url(config: &Config) -> Result<Option<(&'static str, &str)>> {
 /// needs a database (`mysql://host/` connects, then nothing can be migrated), a SQLite URL a
 /// file. The URL is shown redacted.
 fn check_url(variable: &str, url: &str) -> std::result::Result<(), String> {
+    check_authority(variable, url)?;
     let scheme = url
         .split_once(':')
         .map_or(String::new(), |(scheme, _)| scheme.to_ascii_lowercase());
@@ -311,6 +352,16 @@ fn check_url(variable: &str, url: &str) -> std::result::Result<(), String> {
 /// The migration directory's `.sql` files; a missing directory is an error here (`auto` mode
 /// has already skipped it).
 fn files_in(dir: &Path) -> Result<Vec<SqlFile>> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::new(
+            Kind::MigrationsInvalid,
+            format!(
+                "the migration directory {} is not a directory; set --migrations \
+                 (USHER_MIGRATIONS) to the directory that holds the migration files",
+                dir.display()
+            ),
+        ));
+    }
     if !dir.is_dir() {
         let cwd = std::env::current_dir()
             .map(|d| d.display().to_string())
@@ -339,7 +390,46 @@ fn application_name(prefix: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::check_url;
+    use super::{backend_for, check_url};
+
+    /// A value with a database scheme but no `//` is refused by the check every path runs
+    /// first (and again where the backend is chosen), naming the variable and the shape, and
+    /// never quoting any of it.
+    #[test]
+    fn urls_without_an_authority_are_refused_unseen() {
+        let secret = "Hunter2Pa55";
+        for url in [
+            format!("postgres:u:{secret}@h/db"),
+            format!("postgres:/u:{secret}@h/db"),
+            format!("postgres:\\\\u:{secret}@h/db"),
+            format!("postgresql:/\\u:{secret}@h:5432/db"),
+            format!("POSTGRES:{secret}"),
+            format!("postgres:{secret}"),
+            "postgres:".to_string(),
+            format!("mysql:{secret}"),
+            format!("mysql:u:{secret}@h/db"),
+            format!("MariaDB:/u:{secret}@h:3306/db"),
+            format!("sqlite:{secret}"),
+            format!("sqlite:/tmp/{secret}.db"),
+            format!("sqlite:memory:{secret}"),
+        ] {
+            for variable in [
+                "DATABASE_URL",
+                "MIGRATION_DATABASE_URL (read from x_FILE=/f)",
+            ] {
+                let e = check_url(variable, &url).unwrap_err();
+                assert!(
+                    e.starts_with(&format!("{variable} is not a well-formed URL")),
+                    "{e}"
+                );
+                assert!(e.contains("expected "), "{e}");
+                assert!(!e.contains(secret), "{e}");
+                assert!(url.len() < 10 || !e.contains(&url), "{e}");
+            }
+            let e = backend_for("DATABASE_URL", &url).err().expect(&url).message;
+            assert!(!e.contains(secret), "{e}");
+        }
+    }
 
     #[test]
     fn urls_that_name_no_database_are_refused() {

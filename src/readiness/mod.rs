@@ -64,6 +64,13 @@ impl Target {
         let (scheme, rest) = url.split_once("://").ok_or_else(|| FORMS.to_string())?;
         match scheme {
             "tcp" => {
+                // Nothing of what was written is quoted back: a user or password put in a
+                // tcp:// URL must not be echoed in part as a "host" or "port".
+                if rest.contains('@') {
+                    return Err(
+                        "a tcp:// target takes no user or password: tcp://HOST:PORT".to_string()
+                    );
+                }
                 let (host, port) = host_port(rest.trim_end_matches('/'), None)?;
                 Ok(Target::Tcp { host, port })
             }
@@ -77,7 +84,17 @@ impl Target {
                     Some((userinfo, host)) => (Some(percent_decode(userinfo)?), host),
                     None => (None, authority),
                 };
-                let (host, port) = host_port(authority, Some(80))?;
+                // A password holding an unencoded '/', '?' or '#' ends the authority early:
+                // the error says so without quoting any of it.
+                let (host, port) = host_port(authority, Some(80)).map_err(|e| {
+                    match !authority.contains('@') && url.contains('@') {
+                        true => format!(
+                            "{e}; a password holding '/', '?' or '#' must be percent-encoded \
+                             (%2F, %3F, %23)"
+                        ),
+                        false => e,
+                    }
+                })?;
                 if path.contains(|c: char| c.is_ascii_whitespace() || c.is_ascii_control()) {
                     return Err(
                         "the path holds a space or control character; percent-encode it (%20)"
@@ -109,9 +126,17 @@ impl Target {
                 "https is not supported; wait on tcp://HOST:443, or probe a plain-HTTP port"
                     .to_string(),
             ),
-            _ => Err(format!(
-                "unknown scheme {scheme:?}; use tcp, http, unix or file"
-            )),
+            // The scheme is quoted only when it is one: anything else may hold a secret.
+            _ if !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) =>
+            {
+                Err(format!(
+                    "unknown scheme {scheme:?}; use tcp, http, unix or file"
+                ))
+            }
+            _ => Err(FORMS.to_string()),
         }
     }
 
@@ -222,10 +247,11 @@ fn host_port(authority: &str, default: Option<u16>) -> Result<(String, u16), Str
     if host.is_empty() {
         return Err("the host is missing: tcp://HOST:PORT".to_string());
     }
+    // Neither the host nor the port is quoted: either may be part of a password.
     let port = match port {
         Some(p) => p
             .parse()
-            .map_err(|_| format!("{p:?} is not a port number"))?,
+            .map_err(|_| "the port is not a number up to 65535".to_string())?,
         None => default.ok_or_else(|| "the port is missing: tcp://HOST:PORT".to_string())?,
     };
     Ok((host.to_string(), port))
@@ -340,7 +366,10 @@ mod tests {
             ("db:5432", "tcp://HOST:PORT"),
             ("tcp://db", "port is missing"),
             ("tcp://:5432", "host is missing"),
-            ("tcp://db:http", "not a port number"),
+            ("tcp://db:http", "port is not a number"),
+            ("tcp://u:pw@db:5432", "no user or password"),
+            ("http://u:pw#x@db/", "percent-encoded"),
+            ("u:pw@x://y", "tcp://HOST:PORT"),
             ("tcp://::1:80", "brackets"),
             ("unix://run/app.sock", "absolute path"),
             ("https://api/", "tcp://HOST:443"),
@@ -350,6 +379,39 @@ mod tests {
         ] {
             let e = Target::parse(url).unwrap_err();
             assert!(e.contains(fix), "{url}: {e}");
+        }
+    }
+
+    /// A password holding a character that ends the authority early ('#', '/', '?', '\\') or
+    /// a space: no error of the parser quotes any part of it.
+    #[test]
+    fn errors_never_quote_a_userinfo() {
+        for pass in [
+            "Hunter2#Pa55",
+            "Hunter2/Pa55",
+            "Hunter2?Pa55",
+            "Hunter2\\Pa55",
+            "#Hunter2Pa55",
+            "Hunter2Pa55#",
+            "Hun/ter2?Pa55#word",
+            "Hunter2 Pa55#x",
+            "Hunter2:Pa55/x",
+        ] {
+            for url in [
+                format!("http://user:{pass}@127.0.0.1:1/healthz"),
+                format!("http://user:{pass}@db/"),
+                format!("http://user:{pass}@[::1]:8080/x"),
+                format!("tcp://user:{pass}@db:5432"),
+                format!("tcp://user:{pass}@db"),
+                format!("user:{pass}@db://x"),
+            ] {
+                let Err(e) = Target::parse(&url) else {
+                    continue;
+                };
+                for part in ["Hunter2", "Pa55", "ter2", "user:"] {
+                    assert!(!e.contains(part), "{url}: {e}");
+                }
+            }
         }
     }
 

@@ -405,6 +405,17 @@ pub fn detect(
 mod tests {
     use super::*;
 
+    /// The configuration checks --format against its own list, so that a bad value is
+    /// refused before any step runs: it must name exactly the formats registered here.
+    #[test]
+    fn the_configuration_knows_every_format_by_name() {
+        let mut registered: Vec<&str> = FORMATS.iter().map(|f| f.name()).collect();
+        let mut known = crate::config::FORMAT_NAMES.to_vec();
+        registered.sort_unstable();
+        known.sort_unstable();
+        assert_eq!(registered, known);
+    }
+
     fn file(name: &str) -> SqlFile {
         SqlFile {
             path: name.into(),

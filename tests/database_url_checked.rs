@@ -56,3 +56,24 @@ fn sqlite_url_without_a_file() {
         );
     }
 }
+
+/// sqlx's own spelling of a SQLite URL, `sqlite:path` (no `//`: a SQLite URL holds no
+/// password), works like `sqlite://path`, relative to the working directory or absolute.
+#[test]
+fn sqlite_url_in_sqlx_spelling_works() {
+    let dir = TempDir::new("sqlite-spelling");
+    std::fs::write(dir.join("1_t.sql"), "CREATE TABLE t (x INTEGER);\n").unwrap();
+    let absolute = format!("sqlite:{}", dir.join("abs.db").display());
+    for url in ["sqlite:rel.db", absolute.as_str()] {
+        common::run(
+            usher()
+                .current_dir(dir.path())
+                .env("DATABASE_URL", url)
+                .env("USHER_MIGRATIONS", dir.path())
+                .args(["--", "true"]),
+        )
+        .expect_code(0)
+        .expect_stderr_contains("applied 1 migration");
+    }
+    assert!(dir.join("rel.db").exists() && dir.join("abs.db").exists());
+}

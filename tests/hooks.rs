@@ -234,14 +234,18 @@ fn tasks_run_as_the_apps_user() {
         .expect_stdout_contains(&format!("app uid={uid}"));
 }
 
-#[test]
-fn term_during_a_task_is_forwarded_and_usher_exits_143() {
-    let dir = common::TempDir::new("hooks-term");
+/// Starts usher with one task that reports `signal` and runs until it gets it, and sends
+/// `signal` to usher once the task runs (the directory lives as long as the run is looked at).
+fn signal_during_a_task(signal: nix::sys::signal::Signal) -> (common::TempDir, Live) {
+    let dir = common::TempDir::new("hooks-signal");
+    let name = &signal.as_str()[3..];
     write_task(
         dir.path(),
         "task",
-        "#!/bin/sh\ntrap 'echo task got TERM; exit 0' TERM\necho task running\n\
-         while :; do sleep 0.1; done\n",
+        &format!(
+            "#!/bin/sh\ntrap 'echo task got {name}; exit 0' {name}\necho task running\n\
+             while :; do sleep 0.1; done\n"
+        ),
         0o755,
     );
     let mut live = Live::start(
@@ -251,7 +255,13 @@ fn term_during_a_task_is_forwarded_and_usher_exits_143() {
             .args(["echo", "app started"]),
     );
     live.wait_for_stdout("task running");
-    common::live::send(live.pid(), nix::sys::signal::Signal::SIGTERM);
+    common::live::send(live.pid(), signal);
+    (dir, live)
+}
+
+#[test]
+fn term_during_a_task_is_forwarded_and_usher_exits_143() {
+    let (_dir, mut live) = signal_during_a_task(nix::sys::signal::Signal::SIGTERM);
     live.expect_code(143);
     assert!(
         live.stdout().contains("task got TERM"),
@@ -299,22 +309,7 @@ fn a_task_ignoring_term_is_killed_after_the_stop_timeout() {
 
 #[test]
 fn quit_during_a_task_is_forwarded_too() {
-    let dir = common::TempDir::new("hooks-quit");
-    write_task(
-        dir.path(),
-        "task",
-        "#!/bin/sh\ntrap 'echo task got QUIT; exit 0' QUIT\necho task running\n\
-         while :; do sleep 0.1; done\n",
-        0o755,
-    );
-    let mut live = Live::start(
-        common::usher()
-            .arg("--hooks")
-            .arg(dir.path())
-            .args(["echo", "app started"]),
-    );
-    live.wait_for_stdout("task running");
-    common::live::send(live.pid(), nix::sys::signal::Signal::SIGQUIT);
+    let (_dir, mut live) = signal_during_a_task(nix::sys::signal::Signal::SIGQUIT);
     live.expect_code(131);
     assert!(
         live.stdout().contains("task got QUIT"),
@@ -325,22 +320,7 @@ fn quit_during_a_task_is_forwarded_too() {
 
 #[test]
 fn int_during_a_task_is_forwarded_and_usher_exits_130() {
-    let dir = common::TempDir::new("hooks-int");
-    write_task(
-        dir.path(),
-        "task",
-        "#!/bin/sh\ntrap 'echo task got INT; exit 0' INT\necho task running\n\
-         while :; do sleep 0.1; done\n",
-        0o755,
-    );
-    let mut live = Live::start(
-        common::usher()
-            .arg("--hooks")
-            .arg(dir.path())
-            .args(["echo", "app started"]),
-    );
-    live.wait_for_stdout("task running");
-    common::live::send(live.pid(), nix::sys::signal::Signal::SIGINT);
+    let (_dir, mut live) = signal_during_a_task(nix::sys::signal::Signal::SIGINT);
     live.expect_code(130);
     assert!(
         live.stdout().contains("task got INT"),

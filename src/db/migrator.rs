@@ -577,6 +577,22 @@ fn qualified(mut stmt: Stmt, names: &[(&'static str, String)]) -> Stmt {
     stmt
 }
 
+/// Runs `stmts` in one transaction; rolled back on a failure.
+async fn in_transaction(db: &mut dyn Db, stmts: &[Stmt]) -> std::result::Result<(), DbError> {
+    let result = async {
+        db.begin().await?;
+        for s in stmts {
+            db.execute(s).await?;
+        }
+        db.commit().await
+    }
+    .await;
+    if result.is_err() {
+        let _ = db.rollback().await;
+    }
+    result
+}
+
 fn db_error(what: &str, e: DbError) -> Error {
     if e.connection_lost {
         return Error::new(
@@ -1036,32 +1052,17 @@ impl Session<'_> {
         Ok(())
     }
 
-    async fn ensure_line_endings_table(&mut self) -> Result<()> {
-        if self.has(line_endings::TABLE) {
+    /// Creates one of usher's own tables (`table`, by `ddl`) the first time it is needed.
+    async fn ensure_own_table(&mut self, table: &'static str, ddl: String) -> Result<()> {
+        if self.has(table) {
             return Ok(());
         }
-        let ddl = self.q(Stmt::new(
-            line_endings::create_table(self.db.dialect()),
-            vec![],
-        ));
+        let ddl = self.q(Stmt::new(ddl, vec![]));
         self.db
             .run_script(&ddl.sql)
             .await
-            .map_err(|e| db_error(&format!("cannot create {}", line_endings::TABLE), e))?;
-        self.tables.push(line_endings::TABLE.to_string());
-        Ok(())
-    }
-
-    async fn ensure_unfinished_table(&mut self) -> Result<()> {
-        if self.has(unfinished::TABLE) {
-            return Ok(());
-        }
-        let ddl = self.q(Stmt::new(unfinished::create_table(), vec![]));
-        self.db
-            .execute(&ddl)
-            .await
-            .map_err(|e| db_error(&format!("cannot create {}", unfinished::TABLE), e))?;
-        self.tables.push(unfinished::TABLE.to_string());
+            .map_err(|e| db_error(&format!("cannot create {table}"), e))?;
+        self.tables.push(table.to_string());
         Ok(())
     }
 
@@ -1103,14 +1104,16 @@ impl Session<'_> {
             (false, _) => vec![],
             (true, Some(stmts)) => stmts,
             (true, None) => {
-                self.ensure_unfinished_table().await?;
+                self.ensure_own_table(unfinished::TABLE, unfinished::create_table())
+                    .await?;
                 vec![unfinished::insert(d, format.table(), m)]
             }
         };
         let started: Vec<Stmt> = started.into_iter().map(|s| self.q(s)).collect();
         let mixed_endings = line_endings::mixed(&m.sql);
         if mixed_endings {
-            self.ensure_line_endings_table().await?;
+            let ddl = line_endings::create_table(self.db.dialect());
+            self.ensure_own_table(line_endings::TABLE, ddl).await?;
         }
         let names = &self.names;
         let finish = |took: Duration| -> Vec<Stmt> {
@@ -1671,29 +1674,13 @@ impl Session<'_> {
         }
         self.pin_session().await?;
         self.ensure_table().await?;
-        if !self.has(baseline::TABLE) {
-            let ddl = self.q(Stmt::new(baseline::create_table(), vec![]));
-            self.db
-                .execute(&ddl)
-                .await
-                .map_err(|e| db_error(&format!("cannot create {}", baseline::TABLE), e))?;
-            self.tables.push(baseline::TABLE.to_string());
-        }
+        self.ensure_own_table(baseline::TABLE, baseline::create_table())
+            .await?;
         let d = self.db.dialect();
         let mut stmts = format.record_baseline(d, &upto);
         stmts.push(baseline::insert(d, format.table(), version));
         let stmts: Vec<Stmt> = stmts.into_iter().map(|s| self.q(s)).collect();
-        let db = &mut *self.db;
-        let result = async {
-            db.begin().await?;
-            for s in &stmts {
-                db.execute(s).await?;
-            }
-            db.commit().await
-        }
-        .await;
-        if let Err(e) = result {
-            let _ = db.rollback().await;
+        if let Err(e) = in_transaction(self.db, &stmts).await {
             return Err(db_error(
                 &format!("cannot record the baseline in {}", format.table()),
                 e,
@@ -1788,17 +1775,7 @@ impl Session<'_> {
                 vec![unfinished::delete(d, format.table(), version)]
             }
         };
-        let db = &mut *self.db;
-        let result = async {
-            db.begin().await?;
-            for s in &stmts {
-                db.execute(s).await?;
-            }
-            db.commit().await
-        }
-        .await;
-        if let Err(e) = result {
-            let _ = db.rollback().await;
+        if let Err(e) = in_transaction(self.db, &stmts).await {
             return Err(db_error(&format!("cannot update {}", format.table()), e));
         }
         match mark {

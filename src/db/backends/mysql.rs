@@ -338,6 +338,22 @@ impl MySql {
         self.reset = Some(script.join("; "));
     }
 
+    /// `driver::query_many` of `sql`, with sqlx's session set-up in front when it is still
+    /// due (its rows are not returned; a failure of the set-up itself is an error).
+    async fn query_many(&mut self, sql: String) -> Result<Many, DbError> {
+        let Some(setup) = self.setup.take() else {
+            return Ok(driver::query_many(&mut self.conn, sql, error).await);
+        };
+        let sql = format!("{setup}; {sql}");
+        let (mut results, failed) = driver::query_many(&mut self.conn, sql, error).await;
+        if results.len() < 2 {
+            self.setup = Some(setup);
+            return Err(failed.unwrap_or_else(|| DbError::other("no session set-up")));
+        }
+        results.remove(0);
+        Ok((results, failed))
+    }
+
     /// Sends sqlx's session set-up if it is still due.
     async fn set_up(&mut self) -> Result<(), DbError> {
         if let Some(setup) = self.setup.take() {
@@ -372,6 +388,9 @@ fn deferred_setup(options: &MySqlConnectOptions, url: &str) -> Option<String> {
          time_zone='+00:00',{names}"
     ))
 }
+
+/// The rows of each statement of a multi-statement query, up to the first failure, with it.
+type Many = (Vec<Vec<Vec<Value>>>, Option<DbError>);
 
 /// The connection's id (for `KILL QUERY`) and database (for the lock key).
 const WHO: &str = "SELECT CONNECTION_ID(), DATABASE()";
@@ -519,30 +538,17 @@ impl Database for MySql {
         read: Option<(&str, &Stmt)>,
         pin: &[&str],
     ) -> Result<Option<Locked>, DbError> {
-        let setup = self.setup.take();
-        let mut sql = String::new();
-        if let Some(s) = &setup {
-            sql.push_str(s);
-            sql.push_str("; ");
-        }
-        sql.push_str(&format!(
+        let mut sql = format!(
             "SELECT GET_LOCK('{key:x}', 0); {}; {}; {HAS_USER_VARIABLES}",
             tables_sql(tables),
             show_variables()
-        ));
+        );
         let read = read.filter(|r| r.1.params.is_empty());
         if let Some(read) = read {
             sql.push_str("; ");
             sql.push_str(&read.1.sql);
         }
-        let (mut results, failed) = driver::query_many(&mut self.conn, sql, error).await;
-        if setup.is_some() {
-            if results.len() < 2 {
-                self.setup = setup;
-                return Err(failed.unwrap_or_else(|| DbError::other("no session set-up")));
-            }
-            results.remove(0);
-        }
+        let (results, failed) = self.query_many(sql).await?;
         // `query_many` starts a new list of rows after each statement that completed.
         let completed = results.len() - 1;
         if completed < 4 {
@@ -593,24 +599,8 @@ impl Database for MySql {
             };
             return Ok((found, rows));
         }
-        let setup = self.setup.take();
-        let sql = format!(
-            "{}{WHO}; {}; {}",
-            setup
-                .as_deref()
-                .map(|s| format!("{s}; "))
-                .unwrap_or_default(),
-            tables_sql(tables),
-            read.1.sql
-        );
-        let (mut results, failed) = driver::query_many(&mut self.conn, sql, error).await;
-        if setup.is_some() {
-            if results.len() < 2 {
-                self.setup = setup;
-                return Err(failed.unwrap_or_else(|| DbError::other("no session set-up")));
-            }
-            results.remove(0);
-        }
+        let sql = format!("{WHO}; {}; {}", tables_sql(tables), read.1.sql);
+        let (mut results, failed) = self.query_many(sql).await?;
         if results.len() < 3 {
             return Err(failed.unwrap_or_else(|| DbError::other("no table listing")));
         }
@@ -652,7 +642,7 @@ impl Database for MySql {
 
     async fn save_session(&mut self) -> Result<(), DbError> {
         let sql = format!("{}; {HAS_USER_VARIABLES}", show_variables());
-        let (results, failed) = driver::query_many(&mut self.conn, sql, error).await;
+        let (results, failed) = self.query_many(sql).await?;
         if let Some(e) = failed {
             return Err(e);
         }
